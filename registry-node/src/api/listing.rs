@@ -1,0 +1,143 @@
+//! `/v2/_catalog` and `/v2/<name>/tags/list`, with zot's exact `n`/`last` rules and `Link` format (zot-reference §2.3.1–2).
+
+use http::StatusCode;
+use serde::Serialize;
+
+use super::query::Query;
+use super::response::{self, set};
+use super::{Node, Request, Response};
+use crate::auth::Identity;
+use crate::error::{NodeError, Result};
+
+#[derive(Serialize)]
+struct Catalog<'a> {
+    repositories: &'a [String],
+}
+
+/// zot's `ListRepositories`: `n` that is not an integer means no limit; `last`
+/// must be an existing repository or the page is empty; unreadable
+/// repositories are skipped without counting toward `n`.
+pub(super) async fn catalog(node: &Node, who: &Identity, req: &Request) -> Result<Response> {
+    let q = Query::parse(req.uri().query());
+    let last = q.first("last");
+    let n: i64 = q.first("n").parse().unwrap_or(-1);
+    let repos = node.store.catalog().await?;
+    let page = catalog_page(&repos, last, n, |repo| node.access.can_read(who, repo));
+    let mut resp = response::json(
+        StatusCode::OK,
+        &Catalog {
+            repositories: &page,
+        },
+    );
+    // zot's walk notices "more" as soon as it visits anything after the n-th
+    // repository, which always exists (the repository's own files), so a full
+    // page always links onward, even to an empty next page.
+    if let Some(last_repo) = page.last().filter(|_| n > 0 && page.len() as i64 == n) {
+        set(
+            &mut resp,
+            "Link",
+            &format!("</v2/_catalog?n={n}&last={last_repo}>; rel=\"next\""),
+        );
+    }
+    Ok(resp)
+}
+
+fn catalog_page(
+    repos: &[String],
+    last: &str,
+    n: i64,
+    readable: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut found = last.is_empty();
+    let mut page = Vec::new();
+    for repo in repos {
+        if n >= 0 && page.len() as i64 == n {
+            break;
+        }
+        if repo == last {
+            found = true;
+            continue;
+        }
+        if found && readable(repo) {
+            page.push(repo.clone());
+        }
+    }
+    page
+}
+
+#[derive(Serialize)]
+struct Tags<'a> {
+    name: &'a str,
+    tags: &'a [String],
+}
+
+/// zot's `ListTags`: a bad or repeated `n`, or a repeated `last`, is a bare
+/// 400; a `last` that is not a tag is a bare 404.
+pub(super) async fn tags(node: &Node, name: &str, req: &Request) -> Result<Response> {
+    let q = Query::parse(req.uri().query());
+    let bad = || NodeError::Status(StatusCode::BAD_REQUEST);
+    let n = match q.all("n").as_slice() {
+        [] => None,
+        [n] => Some(n.parse::<usize>().map_err(|_| bad())?),
+        _ => return Err(bad()),
+    };
+    let last = match q.all("last").as_slice() {
+        [] => "",
+        [last] => *last,
+        _ => return Err(bad()),
+    };
+    let tags = node.store.tags(name).await?;
+    let start = if last.is_empty() {
+        0
+    } else {
+        tags.iter()
+            .position(|t| t == last)
+            .map(|i| i + 1)
+            .ok_or(NodeError::Status(StatusCode::NOT_FOUND))?
+    };
+    if n == Some(0) {
+        return Ok(response::json(StatusCode::OK, &Tags { name, tags: &[] }));
+    }
+    let stop = match n {
+        Some(n) if start + n < tags.len() => start + n,
+        _ => tags.len(),
+    };
+    let page = &tags[start.min(stop)..stop];
+    let mut resp = response::json(StatusCode::OK, &Tags { name, tags: page });
+    if let (Some(n), Some(last_tag)) = (n, page.last()) {
+        if stop < tags.len() {
+            set(
+                &mut resp,
+                "Link",
+                &format!("</v2/{name}/tags/list?n={n}&last={last_tag}>; rel=\"next\""),
+            );
+        }
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::catalog_page;
+
+    fn repos() -> Vec<String> {
+        ["a", "a/b", "a-c", "b", "c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn catalog_pages_follow_zot() {
+        let all = |_: &str| true;
+        assert_eq!(catalog_page(&repos(), "", -1, all), repos());
+        assert_eq!(catalog_page(&repos(), "", 2, all), vec!["a", "a/b"]);
+        assert_eq!(catalog_page(&repos(), "a/b", 2, all), vec!["a-c", "b"]);
+        assert!(catalog_page(&repos(), "zz", 2, all).is_empty());
+        assert!(catalog_page(&repos(), "", 0, all).is_empty());
+        assert_eq!(
+            catalog_page(&repos(), "", 2, |r: &str| r != "a/b"),
+            vec!["a", "a-c"]
+        );
+    }
+}

@@ -1,0 +1,174 @@
+//! The HTTP surface: authenticate, classify with the route table, authorize, then run the one handler for the route.
+//!
+//! # Layout
+//! - [`route`]: the route table (`Route`, `classify`). Start here.
+//! - `base`: `/v2/`, discover, health.
+//! - `listing`: `/v2/_catalog` and `tags/list`, with zot's `n`/`last`/`Link` rules.
+//! - `manifests`, `blobs`, `uploads`, `referrers`: one file per family of repository routes.
+//! - `query`: the few query-string rules zot applies (repeated keys, integers).
+//! - `response`: bodies and the single mapping of errors to responses.
+
+mod base;
+mod blobs;
+mod listing;
+mod manifests;
+mod query;
+mod referrers;
+pub(crate) mod response;
+pub(crate) mod route;
+mod uploads;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
+
+use crate::auth::{Access, Action, Identity};
+use crate::error::{ErrorCode, NodeError, Result};
+use crate::storage::Store;
+use response::Body;
+use route::Route;
+
+pub(crate) type Request = http::Request<hyper::body::Incoming>;
+pub(crate) type Response = http::Response<Body>;
+
+/// Everything a request may need, shared by all connections.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) store: Store,
+    pub(crate) access: Access,
+}
+
+/// Answers one request. Never fails: every error becomes its wire form here.
+pub(crate) async fn handle(node: Arc<Node>, req: Request) -> Response {
+    let route = route::classify(req.uri().path());
+    match dispatch(&node, route, req).await {
+        Ok(resp) => resp,
+        Err(err) => response::error(err),
+    }
+}
+
+async fn dispatch(node: &Node, route: Route, req: Request) -> Result<Response> {
+    match route {
+        Route::Health => return Ok(base::health()),
+        Route::NotFound => return Ok(base::not_found()),
+        _ => {}
+    }
+    let who = node.access.authenticate(req.uri(), req.headers()).await?;
+    let method = req.method().clone();
+    match route {
+        Route::Base => Ok(base::version(node, &req)),
+        Route::Discover => Ok(base::discover()),
+        Route::Catalog => listing::catalog(node, &who, &req).await,
+        Route::InvalidName { name } => {
+            Err(NodeError::oci(StatusCode::BAD_REQUEST, ErrorCode::NameInvalid).with("name", name))
+        }
+        Route::Tags { name } => {
+            only(&method, &[Method::GET])?;
+            authorize(node, &who, &name, Action::Read, &req).await?;
+            listing::tags(node, &name, &req).await
+        }
+        Route::Manifest { name, reference } => {
+            if method == Method::PUT {
+                manifests::authorize_put(node, &who, &name, &reference, &req).await?;
+                return manifests::put(node, &name, &reference, req).await;
+            }
+            let action = action_for(&method, &[Method::GET, Method::HEAD, Method::DELETE])?;
+            authorize(node, &who, &name, action, &req).await?;
+            match method {
+                Method::DELETE => manifests::delete(node, &name, &reference).await,
+                _ => manifests::get(node, &name, &reference, method == Method::HEAD).await,
+            }
+        }
+        Route::Blob { name, digest } => {
+            let action = action_for(&method, &[Method::GET, Method::HEAD, Method::DELETE])?;
+            authorize(node, &who, &name, action, &req).await?;
+            match method {
+                Method::DELETE => blobs::delete(node, &name, &digest).await,
+                Method::HEAD => blobs::head(node, &name, &digest).await,
+                _ => blobs::get(node, &name, &digest, &req).await,
+            }
+        }
+        Route::UploadStart { name } => {
+            only(&method, &[Method::POST])?;
+            authorize(node, &who, &name, Action::Create, &req).await?;
+            uploads::start(node, &who, &name, req).await
+        }
+        Route::Upload { name, session } => {
+            let allowed = [Method::GET, Method::PATCH, Method::PUT, Method::DELETE];
+            let action = action_for(&method, &allowed)?;
+            authorize(node, &who, &name, action, &req).await?;
+            match method {
+                Method::GET => uploads::status(node, &name, &session, &req).await,
+                Method::PATCH => uploads::patch(node, &name, &session, req).await,
+                Method::PUT => uploads::finish(node, &name, &session, req).await,
+                _ => uploads::cancel(node, &name, &session).await,
+            }
+        }
+        Route::Referrers { name, digest } => {
+            only(&method, &[Method::GET])?;
+            authorize(node, &who, &name, Action::Read, &req).await?;
+            referrers::list(node, &name, &digest, &req).await
+        }
+        Route::Health | Route::NotFound => Ok(base::not_found()),
+    }
+}
+
+async fn authorize(
+    node: &Node,
+    who: &Identity,
+    repo: &str,
+    action: Action,
+    req: &Request,
+) -> Result<()> {
+    node.access
+        .authorize(who, repo, action, req.headers())
+        .await
+}
+
+/// zot's `DistSpecAuthzHandler` mapping of methods to actions: reads for
+/// GET/HEAD, create for writes, delete for DELETE.
+fn action_for(method: &Method, allowed: &[Method]) -> Result<Action> {
+    only(method, allowed)?;
+    Ok(match *method {
+        Method::GET | Method::HEAD => Action::Read,
+        Method::DELETE => Action::Delete,
+        _ => Action::Create,
+    })
+}
+
+/// gorilla/mux answers a known path with another method `405`, empty.
+fn only(method: &Method, allowed: &[Method]) -> Result<()> {
+    if allowed.contains(method) {
+        Ok(())
+    } else {
+        Err(NodeError::Status(StatusCode::METHOD_NOT_ALLOWED))
+    }
+}
+
+/// A request body as a stream of data chunks (trailers are dropped).
+fn body_stream(
+    req: Request,
+) -> impl Stream<Item = std::result::Result<Bytes, hyper::Error>> + Unpin + Send {
+    use futures_util::StreamExt;
+    http_body_util::BodyStream::new(req.into_body())
+        .filter_map(|frame| async move {
+            match frame {
+                Ok(frame) => frame.into_data().ok().map(Ok),
+                Err(e) => Some(Err(e)),
+            }
+        })
+        .boxed()
+}
+
+/// Reads a bounded body whole (manifests); `None` when it exceeds `limit`.
+async fn read_limited(req: Request, limit: usize) -> Result<Option<Bytes>> {
+    let limited = http_body_util::Limited::new(req.into_body(), limit);
+    match limited.collect().await {
+        Ok(collected) => Ok(Some(collected.to_bytes())),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Ok(None),
+        Err(e) => Err(NodeError::Io(std::io::Error::other(e))),
+    }
+}

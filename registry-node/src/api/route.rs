@@ -1,0 +1,180 @@
+//! The route table: every request the node answers, classified once from its method-independent path.
+//!
+//! zot matches on the escaped path and a `{name}` that may contain `/`, so the
+//! name is everything before the route's fixed tail (`/manifests/<ref>`,
+//! `/blobs/<digest>`, …). A name that fails the distribution grammar is
+//! refused as `NAME_INVALID`, which also keeps every name inside the storage root.
+
+/// What a request is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `/livez`, `/readyz`, `/startupz`.
+    Health,
+    /// `/v2/`: the API version check.
+    Base,
+    /// `/v2/_catalog`.
+    Catalog,
+    /// `/v2/_oci/ext/discover`.
+    Discover,
+    /// `/v2/<name>/tags/list`.
+    Tags { name: String },
+    /// `/v2/<name>/manifests/<reference>`.
+    Manifest { name: String, reference: String },
+    /// `/v2/<name>/blobs/<digest>`.
+    Blob { name: String, digest: String },
+    /// `/v2/<name>/blobs/uploads/`.
+    UploadStart { name: String },
+    /// `/v2/<name>/blobs/uploads/<session>`.
+    Upload { name: String, session: String },
+    /// `/v2/<name>/referrers/<digest>`.
+    Referrers { name: String, digest: String },
+    /// A repository route whose name breaks the grammar.
+    InvalidName { name: String },
+    /// Nothing here.
+    NotFound,
+}
+
+impl Route {
+    /// The repository a route is keyed on, if any.
+    pub(crate) fn repository(&self) -> Option<&str> {
+        match self {
+            Self::Tags { name }
+            | Self::Manifest { name, .. }
+            | Self::Blob { name, .. }
+            | Self::UploadStart { name }
+            | Self::Upload { name, .. }
+            | Self::Referrers { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// Classifies a request path (without query).
+pub(crate) fn classify(path: &str) -> Route {
+    match path {
+        "/livez" | "/readyz" | "/startupz" => return Route::Health,
+        "/v2" | "/v2/" => return Route::Base,
+        "/v2/_catalog" => return Route::Catalog,
+        "/v2/_oci/ext/discover" => return Route::Discover,
+        _ => {}
+    }
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return Route::NotFound;
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let n = segments.len();
+    let name_of =
+        |tail: usize| -> Option<String> { (n > tail).then(|| segments[..n - tail].join("/")) };
+    let tail = |k: usize| segments.get(n.wrapping_sub(k)).copied();
+    let route = match (tail(3), tail(2), tail(1)) {
+        (Some("blobs"), Some("uploads"), Some("")) => {
+            name_of(3).map(|name| Route::UploadStart { name })
+        }
+        (Some("blobs"), Some("uploads"), Some(session)) => name_of(3).map(|name| Route::Upload {
+            name,
+            session: session.to_owned(),
+        }),
+        (_, Some("tags"), Some("list")) => name_of(2).map(|name| Route::Tags { name }),
+        (_, Some("manifests"), Some(reference)) if !reference.is_empty() => {
+            name_of(2).map(|name| Route::Manifest {
+                name,
+                reference: reference.to_owned(),
+            })
+        }
+        (_, Some("blobs"), Some(digest)) if !digest.is_empty() => {
+            name_of(2).map(|name| Route::Blob {
+                name,
+                digest: digest.to_owned(),
+            })
+        }
+        (_, Some("referrers"), Some(digest)) if !digest.is_empty() => {
+            name_of(2).map(|name| Route::Referrers {
+                name,
+                digest: digest.to_owned(),
+            })
+        }
+        _ => None,
+    };
+    match route {
+        Some(route) => match route.repository() {
+            Some(name) if !crate::name::is_valid(name) => Route::InvalidName {
+                name: name.to_owned(),
+            },
+            _ => route,
+        },
+        None => Route::NotFound,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_may_contain_slashes_and_route_words() {
+        assert_eq!(
+            classify("/v2/a/manifests/b/manifests/latest"),
+            Route::Manifest {
+                name: "a/manifests/b".into(),
+                reference: "latest".into()
+            }
+        );
+        assert_eq!(
+            classify("/v2/a/b/tags/list"),
+            Route::Tags { name: "a/b".into() }
+        );
+        assert_eq!(
+            classify("/v2/x/blobs/uploads/"),
+            Route::UploadStart { name: "x".into() }
+        );
+        assert_eq!(
+            classify("/v2/x/blobs/uploads/abc"),
+            Route::Upload {
+                name: "x".into(),
+                session: "abc".into()
+            }
+        );
+        assert_eq!(
+            classify("/v2/x/blobs/sha256:00"),
+            Route::Blob {
+                name: "x".into(),
+                digest: "sha256:00".into()
+            }
+        );
+        assert_eq!(
+            classify("/v2/x/referrers/sha256:00"),
+            Route::Referrers {
+                name: "x".into(),
+                digest: "sha256:00".into()
+            }
+        );
+    }
+
+    #[test]
+    fn fixed_routes() {
+        assert_eq!(classify("/v2/"), Route::Base);
+        assert_eq!(classify("/v2"), Route::Base);
+        assert_eq!(classify("/v2/_catalog"), Route::Catalog);
+        assert_eq!(classify("/readyz"), Route::Health);
+        assert_eq!(classify("/v2/tags/list"), Route::NotFound);
+        assert_eq!(classify("/v2/x/manifests/"), Route::NotFound);
+        assert_eq!(classify("/other"), Route::NotFound);
+    }
+
+    #[test]
+    fn names_that_could_escape_the_root_are_invalid() {
+        for path in [
+            "/v2/../etc/manifests/latest",
+            "/v2/a/../../manifests/latest",
+            "/v2//abs/manifests/latest",
+            "/v2/a%2Fb/manifests/latest",
+            "/v2/A/manifests/latest",
+            "/v2/./x/blobs/uploads/",
+        ] {
+            assert!(
+                matches!(classify(path), Route::InvalidName { .. }),
+                "{path}"
+            );
+        }
+    }
+}

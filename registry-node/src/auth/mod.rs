@@ -1,0 +1,428 @@
+//! Who a caller is (Basic credentials against htpasswd) and what they may do (`accessControl`), as zot decides.
+//!
+//! - [`Access::authenticate`] is zot's authn middleware (`tryAuthnHandlers` in `pkg/api/authn.go`).
+//! - [`Access::authorize`] is `DistSpecAuthzHandler` (`pkg/api/authz.go`) for one repository and action.
+//! - [`Access::can`] is `UserAccessControl.Can`, used to filter `_catalog`.
+//! - `policy` holds the policy rules, `glob` zot's repository globs, `htpasswd` the password file.
+//!
+//! zot only installs its authz middleware when `http.accessControl` exists: with
+//! htpasswd and no `accessControl`, every authenticated user may do everything
+//! and nobody else gets in.
+
+mod glob;
+mod htpasswd;
+mod policy;
+#[cfg(test)]
+mod tests;
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use http::{header, HeaderMap, StatusCode, Uri};
+
+use crate::config::{Config, ConfigError};
+use crate::error::{ErrorCode, NodeError};
+pub(crate) use glob::RepoGlob;
+use htpasswd::Htpasswd;
+use policy::Policies;
+
+/// zui's header (`constants.SessionClientHeaderName/Value`): it asks for cookie
+/// sessions and for no `WWW-Authenticate`, so browsers show no login prompt.
+const UI_HEADER: &str = "x-zot-api-client";
+const UI_VALUE: &[u8] = b"zot-ui";
+
+/// The one request URI zot lets through without credentials whatever the policies say.
+const MGMT_URI: &str = "/v2/_zot/ext/mgmt";
+
+/// A permission name of `accessControl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Read,
+    Create,
+    Update,
+    Delete,
+    /// A "behaviour" permission: may a manifest delete refuse a digest that
+    /// several tags share (zot's `detectManifestCollision`)? Never granted by default.
+    DetectManifestCollision,
+}
+
+impl Action {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "read" => Self::Read,
+            "create" => Self::Create,
+            "update" => Self::Update,
+            "delete" => Self::Delete,
+            "detectManifestCollision" => Self::DetectManifestCollision,
+            _ => return None,
+        })
+    }
+
+    /// Method actions are granted by default where authz is off; behaviour actions are not.
+    fn is_method(self) -> bool {
+        !matches!(self, Self::DetectManifestCollision)
+    }
+}
+
+/// Who sent a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Identity {
+    Anonymous,
+    /// Authenticated by htpasswd; `groups` are the `accessControl.groups` naming the user.
+    User {
+        name: String,
+        groups: Vec<String>,
+    },
+}
+
+impl Identity {
+    /// zot's user name: empty for anonymous, which is how zot tells them apart.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Self::Anonymous => "",
+            Self::User { name, .. } => name,
+        }
+    }
+
+    fn groups(&self) -> &[String] {
+        match self {
+            Self::Anonymous => &[],
+            Self::User { groups, .. } => groups,
+        }
+    }
+}
+
+/// Authentication and authorization for the node: built once from the config, cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Access {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// zot's `IsBasicAuthnEnabled`: htpasswd, or `apikey` (whose keys live in
+    /// zot's metadata database, which the node lacks, so none ever matches).
+    basic: bool,
+    htpasswd: Option<Htpasswd>,
+    /// `None` without `http.accessControl`: no authz at all, as in zot.
+    policies: Option<Policies>,
+    /// zot's `AnonymousPolicyExists`: callers without credentials get in as anonymous.
+    allow_anonymous: bool,
+    /// zot's `HasMixedAnonymousAndAuthenticatedPolicies` (see `docker_needs_challenge`).
+    mixed_policies: bool,
+    /// `Basic realm="…"` for 401 answers (realm defaults to `Authorization Required`).
+    denial_challenge: String,
+    /// `basic realm=…` for `/v2/`: zot writes `http.realm` there raw, unquoted, even when empty.
+    version_challenge: String,
+    fail_delay: Duration,
+}
+
+impl Access {
+    /// Loads the htpasswd file named by the config (errors name the file and line) and
+    /// compiles `accessControl`. Re-checks what validation checks, since ignoring a
+    /// refused setting would widen access.
+    pub(crate) fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let auth = config.http.auth.clone().unwrap_or_default();
+        auth.validate()?;
+        let access_control = config.http.access_control.as_ref();
+        if let Some(access_control) = access_control {
+            access_control.validate(Some(&auth))?;
+        }
+        let htpasswd = match &auth.htpasswd {
+            Some(htpasswd) => Some(Htpasswd::load(&htpasswd.path)?),
+            None => None,
+        };
+        let raw_realm = config.http.realm.as_deref().unwrap_or_default();
+        let inner = Inner {
+            basic: auth.basic_authn_enabled(),
+            htpasswd,
+            policies: access_control.map(Policies::compile).transpose()?,
+            allow_anonymous: access_control.is_some_and(|ac| ac.anonymous_policy_exists()),
+            mixed_policies: access_control
+                .is_some_and(|ac| ac.has_mixed_anonymous_and_authenticated_policies()),
+            denial_challenge: format!("Basic realm={}", go_quote(config.realm())),
+            version_challenge: format!("basic realm={raw_realm}"),
+            fail_delay: Duration::from_secs(auth.fail_delay),
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// zot's authn middleware, in its order: two `Authorization` headers fail;
+    /// Basic credentials are checked against htpasswd; the UI header asks for a
+    /// cookie session (which the node has none of, so only anonymous access
+    /// remains); without basic auth everyone is anonymous; without credentials a
+    /// caller is anonymous only where some `anonymousPolicy` exists (or on the
+    /// mgmt URI). Failures that carried credentials or the UI header wait
+    /// `failDelay` first. The caller answers `OPTIONS` before asking.
+    pub(crate) async fn authenticate(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Identity, NodeError> {
+        let req = Presented::read(uri, headers);
+        match self.identify(&req).await? {
+            Some(who) => Ok(who),
+            None => {
+                if req.authorization.is_some() || req.ui {
+                    tokio::time::sleep(self.inner.fail_delay).await;
+                }
+                Err(NodeError::Unauthenticated {
+                    www_authenticate: (!req.ui).then(|| self.inner.denial_challenge.clone()),
+                })
+            }
+        }
+    }
+
+    /// `Ok(None)`: not authenticated.
+    async fn identify(&self, req: &Presented<'_>) -> Result<Option<Identity>, NodeError> {
+        let inner = &*self.inner;
+        if req.several_authorizations {
+            return Ok(None);
+        }
+        if let (Some(value), true) = (req.authorization, inner.basic) {
+            return self.basic(value).await;
+        }
+        let anonymous = inner.allow_anonymous || req.mgmt;
+        if req.ui {
+            return Ok(anonymous.then_some(Identity::Anonymous));
+        }
+        if !inner.basic {
+            return Ok(Some(Identity::Anonymous));
+        }
+        // Docker treats a 200 on `/v2/` as "no auth needed" and then never sends
+        // its stored credentials, so zot refuses it there when some
+        // repositories need a login (moby's documented behaviour).
+        let docker_needs_challenge = req.docker && req.version_check && inner.mixed_policies;
+        Ok((anonymous && !docker_needs_challenge).then_some(Identity::Anonymous))
+    }
+
+    /// zot's `basicAuthn` with htpasswd as the only provider.
+    async fn basic(&self, value: &[u8]) -> Result<Option<Identity>, NodeError> {
+        let (Some((user, password)), Some(htpasswd)) =
+            (basic_credentials(value), &self.inner.htpasswd)
+        else {
+            return Ok(None);
+        };
+        let verified = htpasswd.verify(&user, &password).await.map_err(|err| {
+            tracing::error!(%err, "password verification task failed");
+            NodeError::Status(StatusCode::INTERNAL_SERVER_ERROR)
+        })?;
+        if !verified {
+            return Ok(None);
+        }
+        let groups = self
+            .inner
+            .policies
+            .as_ref()
+            .map(|p| p.groups_of(&user))
+            .unwrap_or_default();
+        Ok(Some(Identity::User { name: user, groups }))
+    }
+
+    /// zot's `DistSpecAuthzHandler` for `action` on `repo`. Denials wait
+    /// `failDelay` (zot's `AuthzFail` always does), then answer 401 (list form,
+    /// with a challenge) to an anonymous caller and 403 `DENIED` to a user.
+    pub(crate) async fn authorize(
+        &self,
+        who: &Identity,
+        repo: &str,
+        action: Action,
+        headers: &HeaderMap,
+    ) -> Result<(), NodeError> {
+        let Some(policies) = &self.inner.policies else {
+            return Ok(());
+        };
+        if policies.can(who, action, repo) {
+            return Ok(());
+        }
+        tokio::time::sleep(self.inner.fail_delay).await;
+        if who.name().is_empty() {
+            let challenge = (!from_ui(headers)).then(|| self.inner.denial_challenge.clone());
+            return Err(NodeError::AnonymousDenied {
+                www_authenticate: challenge,
+            });
+        }
+        Err(NodeError::oci(StatusCode::FORBIDDEN, ErrorCode::Denied))
+    }
+
+    /// zot's `UserAccessControl.Can`: without `accessControl` every method action is
+    /// allowed; admins may do every method action anywhere.
+    pub(crate) fn can(&self, who: &Identity, action: Action, repo: &str) -> bool {
+        match &self.inner.policies {
+            Some(policies) => policies.can_anywhere(who, action, repo),
+            None => action.is_method(),
+        }
+    }
+
+    /// zot's `AuthzFilterFunc`, the `_catalog` filter.
+    pub(crate) fn can_read(&self, who: &Identity, repo: &str) -> bool {
+        self.can(who, Action::Read, repo)
+    }
+
+    /// What zot's `CheckVersionSupport` puts on `/v2/` answers, 200 included,
+    /// when basic auth is on and the caller is not zui.
+    pub(crate) fn challenge(&self, headers: &HeaderMap) -> Option<String> {
+        (self.inner.basic && !from_ui(headers)).then(|| self.inner.version_challenge.clone())
+    }
+
+    /// zot's `UserAccessControl.IsAdmin`: without `accessControl` everyone is.
+    // For zot's admin-only routes (cosign and notation uploads), not served yet.
+    #[allow(dead_code)]
+    pub(crate) fn is_admin(&self, who: &Identity) -> bool {
+        self.inner
+            .policies
+            .as_ref()
+            .map_or(true, |p| p.is_admin(who))
+    }
+}
+
+/// The permissions a manifest `PUT` needs (zot's `manifestWriteAuthzChecks`;
+/// without CEL conditions its per-reference checks collapse to actions).
+/// `path_tag` is the reference when it is a tag, `None` when it is a digest;
+/// `query_tags` are the `tag=` values; `repo_tags` the tags the repository
+/// has now (none if it does not exist). A tag path needs `update` if the tag
+/// exists, else `create`. A digest path needs `update` if a valid `tag=` names
+/// an existing tag, and `create` if one is new or none exists.
+pub(crate) fn manifest_write_actions(
+    path_tag: Option<&str>,
+    query_tags: &[String],
+    repo_tags: &[String],
+) -> Vec<Action> {
+    let exists = |tag: &str| repo_tags.iter().any(|t| t == tag);
+    if let Some(tag) = path_tag {
+        return vec![if exists(tag) {
+            Action::Update
+        } else {
+            Action::Create
+        }];
+    }
+    let valid = query_tags.iter().map(|t| t.trim()).filter(|t| is_tag(t));
+    let (mut moved, mut added) = (false, false);
+    for tag in valid {
+        if exists(tag) {
+            moved = true;
+        } else {
+            added = true;
+        }
+    }
+    let mut actions = Vec::with_capacity(2);
+    if moved {
+        actions.push(Action::Update);
+    }
+    if added || !moved {
+        actions.push(Action::Create);
+    }
+    actions
+}
+
+/// The distribution-spec tag grammar, `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+fn is_tag(tag: &str) -> bool {
+    let mut bytes = tag.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
+    first_ok
+        && tag.len() <= 128
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// What a request presents, read as zot's authn helpers read it.
+struct Presented<'a> {
+    several_authorizations: bool,
+    /// The first `Authorization` value, unless zot's `isAuthorizationHeaderEmpty`
+    /// holds: absent, empty, or `Basic Og==` (an empty user and password).
+    authorization: Option<&'a [u8]>,
+    ui: bool,
+    mgmt: bool,
+    /// The path is `/v2` or `/v2/`.
+    version_check: bool,
+    /// Docker's CLI (`Docker-Client/…`) or its daemon (`docker/…`).
+    docker: bool,
+}
+
+impl<'a> Presented<'a> {
+    fn read(uri: &'a Uri, headers: &'a HeaderMap) -> Self {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.as_bytes())
+            .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case(b"basic og=="));
+        let agent = headers
+            .get(header::USER_AGENT)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        let path = uri.path();
+        Self {
+            several_authorizations: headers.get_all(header::AUTHORIZATION).iter().count() > 1,
+            authorization,
+            ui: from_ui(headers),
+            // zot compares Go's RequestURI, query included.
+            mgmt: uri
+                .path_and_query()
+                .is_some_and(|pq| pq.as_str() == MGMT_URI),
+            version_check: path.strip_suffix('/').unwrap_or(path) == "/v2",
+            docker: contains(agent, b"Docker-Client") || agent.starts_with(b"docker/"),
+        }
+    }
+}
+
+fn from_ui(headers: &HeaderMap) -> bool {
+    headers
+        .get(UI_HEADER)
+        .is_some_and(|v| v.as_bytes() == UI_VALUE)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// zot's `getUsernamePasswordBasicAuth`: `<scheme> <base64>`, scheme `basic` in
+/// any case, split at the first space, standard padded base64 (Go tolerates
+/// stray low bits), then `user:password` split at the first `:`.
+fn basic_credentials(value: &[u8]) -> Option<(String, Vec<u8>)> {
+    const GO_STD: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+    let space = value.iter().position(|&b| b == b' ')?;
+    let (scheme, encoded) = (&value[..space], &value[space + 1..]);
+    if !scheme.eq_ignore_ascii_case(b"basic") {
+        return None;
+    }
+    let decoded = GO_STD.decode(encoded).ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    // A user name that is not UTF-8 cannot be in the htpasswd file.
+    let user = String::from_utf8(decoded[..colon].to_vec()).ok()?;
+    Some((user, decoded[colon + 1..].to_vec()))
+}
+
+/// Go's `strconv.Quote`, which zot applies to the realm of its 401 challenges.
+fn go_quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0c' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\x0b' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\x7f' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

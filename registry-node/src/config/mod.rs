@@ -1,0 +1,231 @@
+//! The node's configuration: zot's JSON shape and key names, parsed from a string and validated once.
+//!
+//! One file means the same to zot and to `flotilla-node`. Keys zot has that the
+//! node does not act on (garbage collection, dedupe, …) are accepted and
+//! ignored so a zot config starts as it is; any other key is refused by name.
+
+mod access;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer};
+
+pub use access::{AccessControlConfig, AuthConfig, HtpasswdConfig, Policy, PolicyGroup};
+
+/// A configuration that cannot be used, with the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config key `{path}`: {message}")]
+    Parse { path: String, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// The whole file, as `zot serve CONFIG.json` reads it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct Config {
+    /// Written by every zot config; informational.
+    pub dist_spec_version: Option<String>,
+    pub storage: StorageConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+    /// zot's extensions block; the search and UI extensions are their own issue,
+    /// so today it is accepted and not acted on.
+    pub extensions: Option<serde_json::Value>,
+    /// zot's scheduler tuning; accepted, not used.
+    pub scheduler: Option<serde_json::Value>,
+    /// zot's scale-out cluster block. A node is always standalone (the gateway
+    /// does the routing), so it is accepted and ignored.
+    pub cluster: Option<serde_json::Value>,
+}
+
+/// `storage`: where repositories live.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct StorageConfig {
+    /// Root of the OCI layouts, one per repository. Required.
+    pub root_directory: PathBuf,
+    /// zot keys with no effect on this node (dedupe, GC, retention, quotas, cloud drivers).
+    pub dedupe: Option<serde_json::Value>,
+    pub gc: Option<serde_json::Value>,
+    pub gc_delay: Option<serde_json::Value>,
+    pub gc_interval: Option<serde_json::Value>,
+    pub gc_time_window: Option<serde_json::Value>,
+    pub commit: Option<serde_json::Value>,
+    pub remote_cache: Option<serde_json::Value>,
+    pub max_repos: Option<serde_json::Value>,
+    pub retention: Option<serde_json::Value>,
+    pub redirect_blob_url: Option<serde_json::Value>,
+    pub fast_restart: Option<serde_json::Value>,
+    pub storage_driver: Option<serde_json::Value>,
+    pub cache_driver: Option<serde_json::Value>,
+    pub sub_paths: Option<serde_json::Value>,
+}
+
+/// `http`: the listener and who may use it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct HttpConfig {
+    /// Address to bind; default `127.0.0.1`.
+    pub address: String,
+    /// Port to bind; zot writes it as a string, numbers are accepted too. Default 5000.
+    #[serde(deserialize_with = "port")]
+    pub port: u16,
+    /// Realm in `WWW-Authenticate: Basic realm="…"`; default `Authorization Required` as zot.
+    pub realm: Option<String>,
+    pub auth: Option<AuthConfig>,
+    pub access_control: Option<AccessControlConfig>,
+    /// zot keys with no effect on this node.
+    pub external_url: Option<String>,
+    pub allow_origin: Option<String>,
+    pub read_timeout: Option<serde_json::Value>,
+    pub write_timeout: Option<serde_json::Value>,
+    pub tls: Option<serde_json::Value>,
+    pub ratelimit: Option<serde_json::Value>,
+    pub compat: Option<serde_json::Value>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1".to_owned(),
+            port: 5000,
+            realm: None,
+            auth: None,
+            access_control: None,
+            external_url: None,
+            allow_origin: None,
+            read_timeout: None,
+            write_timeout: None,
+            tls: None,
+            ratelimit: None,
+            compat: None,
+        }
+    }
+}
+
+/// `log`: verbosity and where logs go.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct LogConfig {
+    /// `debug`, `info` (default), `warn`, `error`.
+    pub level: Option<String>,
+    /// A file to log to instead of stdout; accepted, logs go to stdout.
+    pub output: Option<String>,
+    pub audit: Option<String>,
+}
+
+fn port<'de, D: Deserializer<'de>>(de: D) -> Result<u16, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Port {
+        Number(u16),
+        Text(String),
+    }
+    match Port::deserialize(de)? {
+        Port::Number(n) => Ok(n),
+        Port::Text(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a port number"))),
+    }
+}
+
+impl Config {
+    /// Parses a config file's text; errors name the key (`http.port`).
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|err| ConfigError::Parse {
+            path: err.path().to_string(),
+            message: err.inner().to_string(),
+        })
+    }
+
+    /// Cross-field checks, once at startup.
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        if self.storage.root_directory.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "storage.rootDirectory",
+                message: "is required: the directory that holds the repositories".into(),
+            });
+        }
+        if let Some(level) = &self.log.level {
+            if !matches!(
+                level.as_str(),
+                "trace" | "debug" | "info" | "warn" | "error"
+            ) {
+                return Err(ConfigError::Invalid {
+                    key: "log.level",
+                    message: format!("`{level}` is not one of trace, debug, info, warn, error"),
+                });
+            }
+        }
+        if let Some(auth) = &self.http.auth {
+            auth.validate()?;
+        }
+        if let Some(access_control) = &self.http.access_control {
+            access_control.validate(self.http.auth.as_ref())?;
+        }
+        Ok(self)
+    }
+
+    pub fn realm(&self) -> &str {
+        self.http
+            .realm
+            .as_deref()
+            .unwrap_or("Authorization Required")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zot_config_parses() {
+        let cfg = Config::parse(
+            r#"{"distSpecVersion":"1.1.1","storage":{"rootDirectory":"/tmp/zot","dedupe":true,"gc":true},
+                "http":{"address":"127.0.0.1","port":"8080"},"log":{"level":"debug"}}"#,
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(cfg.http.port, 8080);
+        assert_eq!(cfg.storage.root_directory, PathBuf::from("/tmp/zot"));
+    }
+
+    #[test]
+    fn numeric_port_is_accepted() {
+        let cfg =
+            Config::parse(r#"{"storage":{"rootDirectory":"d"},"http":{"port":5001}}"#).unwrap();
+        assert_eq!(cfg.http.port, 5001);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse(r#"{"storage":{"rootDirectory":"d"},"http":{"prot":"1"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http"), "{err}");
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn bad_port_is_named() {
+        let err = Config::parse(r#"{"http":{"port":"eighty"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.port"), "{err}");
+    }
+
+    #[test]
+    fn missing_root_is_refused() {
+        let err = Config::parse("{}")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("storage.rootDirectory"), "{err}");
+    }
+}

@@ -1,0 +1,29 @@
+//! A zot-compatible OCI registry node: the OCI Distribution API over zot's on-disk layout.
+//!
+//! The node is what Flotilla's gateway puts behind one public endpoint; it is
+//! also a registry on its own. It never learns about the gateway: anything the
+//! gateway needs, it must get from the public API, as it would from zot.
+//!
+//! # Layout
+//! - [`config`]: zot's JSON configuration, parsed from a string and validated once.
+//! - `api`: the route table (`api::route`), one file per family of routes, and the hyper service.
+//! - `auth`: htpasswd authentication and zot's `accessControl` authorization.
+//! - `storage`: one OCI image layout per repository; atomic blobs, manifests and uploads.
+//! - [`error`]: the one error type and its mapping to OCI error JSON.
+//! - [`digest`], [`name`]: the two validated identifiers every route carries.
+//! - [`server`]: binds nothing itself; serves a bound listener until shutdown.
+
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+
+mod api;
+mod auth;
+pub mod config;
+pub mod digest;
+pub mod error;
+pub mod name;
+pub mod server;
+mod storage;
+
+pub use config::Config;
+pub use server::serve;

@@ -1,0 +1,119 @@
+//! `flotilla-node`: parse the command line and config, bind, and hand over to [`flotilla_node::serve`].
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use flotilla_node::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "flotilla-node",
+    version,
+    about = "A zot-compatible OCI registry node"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the registry described by a zot-style JSON config.
+    Serve {
+        config: PathBuf,
+        /// Overrides `http.address`.
+        #[arg(long)]
+        address: Option<String>,
+        /// Overrides `http.port` (0 picks a free port).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Overrides `storage.rootDirectory`.
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Overrides `log.level`.
+        #[arg(long)]
+        log_level: Option<String>,
+    },
+    /// Check a config and exit, as `zot verify` does.
+    Verify { config: PathBuf },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Verify { config } => {
+            load(&config)?;
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Serve {
+            config,
+            address,
+            port,
+            root,
+            log_level,
+        } => {
+            let mut cfg = load(&config)?;
+            if let Some(address) = address {
+                cfg.http.address = address;
+            }
+            if let Some(port) = port {
+                cfg.http.port = port;
+            }
+            if let Some(root) = root {
+                cfg.storage.root_directory = root;
+            }
+            if log_level.is_some() {
+                cfg.log.level = log_level;
+            }
+            let cfg = cfg.validate()?;
+            init_logging(cfg.log.level.as_deref().unwrap_or("info"));
+            let addr = format!("{}:{}", cfg.http.address, cfg.http.port);
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("http.address/http.port: cannot bind {addr}"))?;
+            // The one line on stdout: tests and scripts read the bound port from it.
+            println!("listening on http://{}", listener.local_addr()?);
+            flotilla_node::serve(listener, cfg, shutdown_signal()).await
+        }
+    }
+}
+
+fn load(path: &PathBuf) -> anyhow::Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
+    Ok(Config::parse(&text)?.validate()?)
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// SIGTERM (what orchestrators send) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

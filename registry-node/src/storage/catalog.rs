@@ -1,0 +1,70 @@
+//! The list of repositories, in the order zot's local-storage walk produces it.
+
+use std::path::PathBuf;
+
+use super::Store;
+
+/// Directory names the walk never descends into: layout internals, as zot skips them.
+fn skipped(name: &str) -> bool {
+    matches!(name, "blobs" | ".uploads" | ".sync")
+}
+
+impl Store {
+    /// Every repository, depth-first with each directory's entries sorted
+    /// byte-wise: component-wise lexicographic (`a`, `a/b`, `a-c`), the order
+    /// of zot's local driver (zot-reference §2.3.1).
+    pub(crate) async fn catalog(&self) -> std::io::Result<Vec<String>> {
+        let root = self.root.clone();
+        let candidates = tokio::task::spawn_blocking(move || walk(&root))
+            .await
+            .map_err(std::io::Error::other)??;
+        let mut repos = Vec::with_capacity(candidates.len());
+        for name in candidates {
+            if self.repo_exists(&name).await {
+                repos.push(name);
+            }
+        }
+        Ok(repos)
+    }
+}
+
+/// Directories under `root` whose names are valid repository names, in walk order.
+fn walk(root: &std::path::Path) -> std::io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        let mut children = Vec::new();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if skipped(&name) {
+                continue;
+            }
+            children.push(name);
+        }
+        children.sort();
+        // Pushed in reverse so the smallest child is visited next, depth first.
+        for name in children.into_iter().rev() {
+            let rel = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            stack.push((dir.join(&name), rel));
+        }
+        if !prefix.is_empty() && crate::name::is_valid(&prefix) {
+            out.push(prefix);
+        }
+    }
+    Ok(out)
+}
