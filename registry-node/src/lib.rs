@@ -6,10 +6,11 @@
 //!
 //! # Layout
 //! - [`config`]: zot's JSON configuration, parsed from a string and validated once.
-//! - `api`: the route table (`api::route`), one file per family of routes, and the hyper service.
+//! - `api`: the route table ([`route`]), one file per family of routes, and the hyper service.
 //! - `auth`: htpasswd authentication and zot's `accessControl` authorization.
 //! - `storage`: one OCI image layout per repository; atomic blobs, manifests and uploads.
 //! - [`error`]: the one error type and its mapping to OCI error JSON.
+//! - [`paging`]: zot's `n`/`last` page cutting and `Link` headers, shared with the gateway's merged catalog.
 //! - [`digest`], [`name`]: the two validated identifiers every route carries.
 //! - [`server`]: binds nothing itself; serves a bound listener until shutdown.
 
@@ -22,8 +23,10 @@ pub mod config;
 pub mod digest;
 pub mod error;
 pub mod name;
+pub mod paging;
 pub mod server;
 mod storage;
 
+pub use api::route;
 pub use config::Config;
 pub use server::serve;

@@ -8,6 +8,7 @@ use super::response::{self, set};
 use super::{Node, Request, Response};
 use crate::auth::Identity;
 use crate::error::{NodeError, Result};
+use crate::paging;
 
 #[derive(Serialize)]
 struct Catalog<'a> {
@@ -22,7 +23,7 @@ pub(super) async fn catalog(node: &Node, who: &Identity, req: &Request) -> Resul
     let last = q.first("last");
     let n: i64 = q.first("n").parse().unwrap_or(-1);
     let repos = node.store.catalog().await?;
-    let page = catalog_page(&repos, last, n, |repo| node.access.can_read(who, repo));
+    let page = paging::catalog_page(&repos, last, n, |repo| node.access.can_read(who, repo));
     let mut resp = response::json(
         StatusCode::OK,
         &Catalog {
@@ -40,29 +41,6 @@ pub(super) async fn catalog(node: &Node, who: &Identity, req: &Request) -> Resul
         );
     }
     Ok(resp)
-}
-
-fn catalog_page(
-    repos: &[String],
-    last: &str,
-    n: i64,
-    readable: impl Fn(&str) -> bool,
-) -> Vec<String> {
-    let mut found = last.is_empty();
-    let mut page = Vec::new();
-    for repo in repos {
-        if n >= 0 && page.len() as i64 == n {
-            break;
-        }
-        if repo == last {
-            found = true;
-            continue;
-        }
-        if found && readable(repo) {
-            page.push(repo.clone());
-        }
-    }
-    page
 }
 
 #[derive(Serialize)]
@@ -114,30 +92,4 @@ pub(super) async fn tags(node: &Node, name: &str, req: &Request) -> Result<Respo
         }
     }
     Ok(resp)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::catalog_page;
-
-    fn repos() -> Vec<String> {
-        ["a", "a/b", "a-c", "b", "c"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    }
-
-    #[test]
-    fn catalog_pages_follow_zot() {
-        let all = |_: &str| true;
-        assert_eq!(catalog_page(&repos(), "", -1, all), repos());
-        assert_eq!(catalog_page(&repos(), "", 2, all), vec!["a", "a/b"]);
-        assert_eq!(catalog_page(&repos(), "a/b", 2, all), vec!["a-c", "b"]);
-        assert!(catalog_page(&repos(), "zz", 2, all).is_empty());
-        assert!(catalog_page(&repos(), "", 0, all).is_empty());
-        assert_eq!(
-            catalog_page(&repos(), "", 2, |r: &str| r != "a/b"),
-            vec!["a", "a-c"]
-        );
-    }
 }

@@ -189,8 +189,15 @@ fn is_tag(tag: &str) -> bool {
 }
 
 /// zot's `DeleteManifest`: 202 on success.
-pub(super) async fn delete(node: &Node, name: &str, reference: &str) -> Result<Response> {
-    node.store.delete_manifest(name, reference).await?;
+pub(super) async fn delete(
+    node: &Node,
+    name: &str,
+    reference: &str,
+    detect_collisions: bool,
+) -> Result<Response> {
+    node.store
+        .delete_manifest(name, reference, detect_collisions)
+        .await?;
     Ok(response::empty(StatusCode::ACCEPTED))
 }
 

@@ -15,7 +15,7 @@ mod manifests;
 mod query;
 mod referrers;
 pub(crate) mod response;
-pub(crate) mod route;
+pub mod route;
 mod uploads;
 
 use std::sync::Arc;
@@ -54,6 +54,8 @@ async fn dispatch(node: &Node, route: Route, req: Request) -> Result<Response> {
     match route {
         Route::Health => return Ok(base::health()),
         Route::NotFound => return Ok(base::not_found()),
+        // zot's handlers answer OPTIONS (CORS preflight) at once, before auth.
+        _ if req.method() == Method::OPTIONS => return Ok(response::empty(StatusCode::OK)),
         _ => {}
     }
     let who = node.access.authenticate(req.uri(), req.headers()).await?;
@@ -78,7 +80,12 @@ async fn dispatch(node: &Node, route: Route, req: Request) -> Result<Response> {
             let action = action_for(&method, &[Method::GET, Method::HEAD, Method::DELETE])?;
             authorize(node, &who, &name, action, &req).await?;
             match method {
-                Method::DELETE => manifests::delete(node, &name, &reference).await,
+                Method::DELETE => {
+                    let detect = node
+                        .access
+                        .can(&who, Action::DetectManifestCollision, &name);
+                    manifests::delete(node, &name, &reference, detect).await
+                }
                 _ => manifests::get(node, &name, &reference, method == Method::HEAD).await,
             }
         }

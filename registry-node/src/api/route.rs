@@ -7,7 +7,7 @@
 
 /// What a request is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Route {
+pub enum Route {
     /// `/livez`, `/readyz`, `/startupz`.
     Health,
     /// `/v2/`: the API version check.
@@ -36,7 +36,7 @@ pub(crate) enum Route {
 
 impl Route {
     /// The repository a route is keyed on, if any.
-    pub(crate) fn repository(&self) -> Option<&str> {
+    pub fn repository(&self) -> Option<&str> {
         match self {
             Self::Tags { name }
             | Self::Manifest { name, .. }
@@ -50,7 +50,7 @@ impl Route {
 }
 
 /// Classifies a request path (without query).
-pub(crate) fn classify(path: &str) -> Route {
+pub fn classify(path: &str) -> Route {
     match path {
         "/livez" | "/readyz" | "/startupz" => return Route::Health,
         "/v2" | "/v2/" => return Route::Base,

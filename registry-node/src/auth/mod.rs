@@ -3,7 +3,8 @@
 //! - [`Access::authenticate`] is zot's authn middleware (`tryAuthnHandlers` in `pkg/api/authn.go`).
 //! - [`Access::authorize`] is `DistSpecAuthzHandler` (`pkg/api/authz.go`) for one repository and action.
 //! - [`Access::can`] is `UserAccessControl.Can`, used to filter `_catalog`.
-//! - `policy` holds the policy rules, `glob` zot's repository globs, `htpasswd` the password file.
+//! - `policy` holds the policy rules, `glob` zot's repository globs, `htpasswd` the password
+//!   file, `request` the reading of credentials from headers.
 //!
 //! zot only installs its authz middleware when `http.accessControl` exists: with
 //! htpasswd and no `accessControl`, every authenticated user may do everything
@@ -12,29 +13,21 @@
 mod glob;
 mod htpasswd;
 mod policy;
+mod request;
 #[cfg(test)]
 mod tests;
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use http::{header, HeaderMap, StatusCode, Uri};
+use http::{HeaderMap, StatusCode, Uri};
 
 use crate::config::{Config, ConfigError};
 use crate::error::{ErrorCode, NodeError};
 pub(crate) use glob::RepoGlob;
 use htpasswd::Htpasswd;
 use policy::Policies;
-
-/// zui's header (`constants.SessionClientHeaderName/Value`): it asks for cookie
-/// sessions and for no `WWW-Authenticate`, so browsers show no login prompt.
-const UI_HEADER: &str = "x-zot-api-client";
-const UI_VALUE: &[u8] = b"zot-ui";
-
-/// The one request URI zot lets through without credentials whatever the policies say.
-const MGMT_URI: &str = "/v2/_zot/ext/mgmt";
+use request::{basic_credentials, from_ui, go_quote, Presented};
 
 /// A permission name of `accessControl`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,10 +266,7 @@ impl Access {
     // For zot's admin-only routes (cosign and notation uploads), not served yet.
     #[allow(dead_code)]
     pub(crate) fn is_admin(&self, who: &Identity) -> bool {
-        self.inner
-            .policies
-            .as_ref()
-            .map_or(true, |p| p.is_admin(who))
+        self.inner.policies.as_ref().is_none_or(|p| p.is_admin(who))
     }
 }
 
@@ -328,101 +318,4 @@ fn is_tag(tag: &str) -> bool {
     first_ok
         && tag.len() <= 128
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
-/// What a request presents, read as zot's authn helpers read it.
-struct Presented<'a> {
-    several_authorizations: bool,
-    /// The first `Authorization` value, unless zot's `isAuthorizationHeaderEmpty`
-    /// holds: absent, empty, or `Basic Og==` (an empty user and password).
-    authorization: Option<&'a [u8]>,
-    ui: bool,
-    mgmt: bool,
-    /// The path is `/v2` or `/v2/`.
-    version_check: bool,
-    /// Docker's CLI (`Docker-Client/…`) or its daemon (`docker/…`).
-    docker: bool,
-}
-
-impl<'a> Presented<'a> {
-    fn read(uri: &'a Uri, headers: &'a HeaderMap) -> Self {
-        let authorization = headers
-            .get(header::AUTHORIZATION)
-            .map(|v| v.as_bytes())
-            .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case(b"basic og=="));
-        let agent = headers
-            .get(header::USER_AGENT)
-            .map(|v| v.as_bytes())
-            .unwrap_or_default();
-        let path = uri.path();
-        Self {
-            several_authorizations: headers.get_all(header::AUTHORIZATION).iter().count() > 1,
-            authorization,
-            ui: from_ui(headers),
-            // zot compares Go's RequestURI, query included.
-            mgmt: uri
-                .path_and_query()
-                .is_some_and(|pq| pq.as_str() == MGMT_URI),
-            version_check: path.strip_suffix('/').unwrap_or(path) == "/v2",
-            docker: contains(agent, b"Docker-Client") || agent.starts_with(b"docker/"),
-        }
-    }
-}
-
-fn from_ui(headers: &HeaderMap) -> bool {
-    headers
-        .get(UI_HEADER)
-        .is_some_and(|v| v.as_bytes() == UI_VALUE)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// zot's `getUsernamePasswordBasicAuth`: `<scheme> <base64>`, scheme `basic` in
-/// any case, split at the first space, standard padded base64 (Go tolerates
-/// stray low bits), then `user:password` split at the first `:`.
-fn basic_credentials(value: &[u8]) -> Option<(String, Vec<u8>)> {
-    const GO_STD: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
-    );
-    let space = value.iter().position(|&b| b == b' ')?;
-    let (scheme, encoded) = (&value[..space], &value[space + 1..]);
-    if !scheme.eq_ignore_ascii_case(b"basic") {
-        return None;
-    }
-    let decoded = GO_STD.decode(encoded).ok()?;
-    let colon = decoded.iter().position(|&b| b == b':')?;
-    // A user name that is not UTF-8 cannot be in the htpasswd file.
-    let user = String::from_utf8(decoded[..colon].to_vec()).ok()?;
-    Some((user, decoded[colon + 1..].to_vec()))
-}
-
-/// Go's `strconv.Quote`, which zot applies to the realm of its 401 challenges.
-fn go_quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\x7f' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }

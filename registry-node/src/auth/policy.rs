@@ -66,7 +66,7 @@ impl Policies {
             .collect()
     }
 
-    /// zot's `AccessController.isAdmin`: named in `adminPolicy.users`, or in one of its groups.
+    /// zot's `AccessController.isAdmin`: named in `adminPolicy.users`, or a member of one of its groups.
     pub(super) fn is_admin(&self, who: &Identity) -> bool {
         self.admin.names(who)
     }
@@ -97,7 +97,7 @@ impl Policies {
     fn rule_for(&self, repo: &str) -> Option<&Rule> {
         let mut best: Option<&Rule> = None;
         for rule in &self.rules {
-            let longer = best.map_or(true, |b| rule.pattern.len() > b.pattern.len());
+            let longer = best.is_none_or(|b| rule.pattern.len() > b.pattern.len());
             if !rule.pattern.is_empty() && longer && rule.glob.is_match(repo) {
                 best = Some(rule);
             }
@@ -127,9 +127,9 @@ impl Rule {
     /// user name, so that is the test here too.
     fn permits(&self, who: &Identity, action: Action) -> bool {
         let user = who.name();
-        let grants = self.grants.iter().filter(|g| g.actions.contains(&action));
-        let mut grants = grants.map(|g| g.users.iter().any(|u| u == user) || g.in_group(who));
-        grants.any(|granted| granted)
+        self.grants
+            .iter()
+            .any(|g| g.actions.contains(&action) && g.names(who))
             || (!user.is_empty() && self.default.contains(&action))
             || (user.is_empty() && self.anonymous.contains(&action))
     }

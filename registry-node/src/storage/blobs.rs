@@ -23,7 +23,7 @@ impl Store {
         let meta = tokio::fs::metadata(self.blob_path(repo, digest))
             .await
             .ok()?;
-        meta.is_file().then(|| meta.len())
+        meta.is_file().then_some(meta.len())
     }
 
     /// Opens a blob for streaming; `BLOB_UNKNOWN` if absent.

@@ -159,8 +159,14 @@ impl Store {
 
     /// zot's `DeleteImageManifest`: by tag removes the tag (the manifest stays
     /// reachable by digest); by digest removes every descriptor of it, unless
-    /// an index in the repository still refers to it.
-    pub(crate) async fn delete_manifest(&self, repo: &str, reference: &str) -> Result<()> {
+    /// an index in the repository still refers to it. With
+    /// `detect_collisions`, a reference matching several descriptors is `409`.
+    pub(crate) async fn delete_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        detect_collisions: bool,
+    ) -> Result<()> {
         if !self.repo_exists(repo).await {
             return Err(
                 NodeError::oci(StatusCode::BAD_REQUEST, ErrorCode::NameUnknown).with("name", repo),
@@ -169,6 +175,16 @@ impl Store {
         let lock = self.repo_lock(repo);
         let _guard = lock.lock().await;
         let mut index = self.read_index(repo).await?;
+        let matching = index
+            .manifests
+            .iter()
+            .filter(|d| d.digest == reference || d.tag() == Some(reference));
+        if detect_collisions && matching.count() > 1 {
+            return Err(
+                NodeError::oci(StatusCode::CONFLICT, ErrorCode::ManifestInvalid)
+                    .with("reference", reference),
+            );
+        }
         let removed =
             remove_reference(&mut index, reference).ok_or_else(|| manifest_unknown(reference))?;
         let removed_digest: Digest = removed.digest.parse().map_err(|_| {

@@ -156,14 +156,14 @@ async fn manifests_round_trip_by_tag_and_digest_and_delete_as_zot() {
         store.delete_blob("r", &layer).await.unwrap_err().status(),
         http::StatusCode::METHOD_NOT_ALLOWED
     );
-    store.delete_manifest("r", "v1").await.unwrap();
+    store.delete_manifest("r", "v1", false).await.unwrap();
     assert!(store.tags("r").await.unwrap().is_empty());
     assert!(store
         .get_manifest("r", &pushed.digest.to_string())
         .await
         .is_ok());
     store
-        .delete_manifest("r", &pushed.digest.to_string())
+        .delete_manifest("r", &pushed.digest.to_string(), false)
         .await
         .unwrap();
     assert!(store
@@ -208,7 +208,7 @@ async fn an_index_child_cannot_be_deleted_by_digest() {
         .await
         .unwrap();
     let err = store
-        .delete_manifest("r", &child.to_string())
+        .delete_manifest("r", &child.to_string(), false)
         .await
         .unwrap_err();
     assert_eq!(err.status(), http::StatusCode::METHOD_NOT_ALLOWED);
