@@ -1,0 +1,374 @@
+//! The gateway's configuration: zot's JSON keys where zot has them (`http`, `cluster`), Flotilla's own beside them.
+//!
+//! ```json
+//! {
+//!   "http": {"address": "127.0.0.1", "port": "5000", "tls": {"cert": "…", "key": "…"}},
+//!   "cluster": {"members": ["10.0.0.1:5000", "10.0.0.2:5000"], "hashKey": "loremipsumdolors",
+//!               "tls": {"cacert": "…", "cert": "…", "key": "…"}},
+//!   "placement": "rendezvous",
+//!   "timeouts": {"connect": "3s", "fanOut": "30s", "probeInterval": "2s", "drain": "30s"},
+//!   "limits": {"mergedBodyBytes": 67108864},
+//!   "onMemberFailure": "fail",
+//!   "metaDB": "per-node"
+//! }
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// A configuration that cannot be used, with the key at fault and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config key `{path}`: {message}")]
+    Parse { path: String, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct Config {
+    /// Written by every zot config; informational.
+    pub dist_spec_version: Option<String>,
+    pub http: HttpConfig,
+    pub cluster: ClusterConfig,
+    /// `rendezvous` (default): adding or removing a member moves only the
+    /// repositories it wins or held. `zot`: zot's own modulo placement, for
+    /// fleets that ran zot's scale-out cluster.
+    pub placement: Placement,
+    pub timeouts: Timeouts,
+    pub limits: Limits,
+    /// What `/v2/_catalog` does when a member fails: `fail` (default, 503
+    /// naming the member) or `partial` (the others' answer plus a `Warning`).
+    pub on_member_failure: OnMemberFailure,
+    /// `per-node` (default): each member keeps its own metadata (stars,
+    /// bookmarks). `shared`: one store behind all members.
+    #[serde(rename = "metaDB")]
+    pub meta_db: MetaDb,
+    pub log: LogConfig,
+    /// Accepted so a member's zot config can be reused as is; a gateway has no storage.
+    pub storage: Option<serde_json::Value>,
+    /// Accepted for the same reason; the gateway serves zot's extensions by routing.
+    pub extensions: Option<serde_json::Value>,
+}
+
+/// `http`: the gateway's own listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct HttpConfig {
+    /// Address to bind; default `127.0.0.1`.
+    pub address: String,
+    /// Port; a string as zot writes it, or a number. Default 5000.
+    #[serde(deserialize_with = "port")]
+    pub port: u16,
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with this certificate and key.
+    pub tls: Option<TlsConfig>,
+    /// zot keys accepted for compatibility; authentication is each member's.
+    pub realm: Option<String>,
+    pub auth: Option<serde_json::Value>,
+    pub access_control: Option<serde_json::Value>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1".into(),
+            port: 5000,
+            tls: None,
+            realm: None,
+            auth: None,
+            access_control: None,
+        }
+    }
+}
+
+/// zot's `TLSConfig`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct TlsConfig {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub cacert: Option<PathBuf>,
+}
+
+/// zot's `cluster` block, accepted exactly as zot writes it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct ClusterConfig {
+    /// `host:port` of every member, in the same order everywhere (placement depends on it).
+    pub members: Vec<String>,
+    /// The 16-character SipHash key placement uses.
+    pub hash_key: String,
+    /// TLS towards members: `cacert` to verify them, `cert`+`key` for mTLS.
+    /// When present, members are reached over HTTPS.
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    #[default]
+    Rendezvous,
+    Zot,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnMemberFailure {
+    #[default]
+    Fail,
+    Partial,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetaDb {
+    #[default]
+    PerNode,
+    Shared,
+}
+
+/// `timeouts`: Go-style durations (`"3s"`, `"250ms"`, `"2m"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct Timeouts {
+    /// Connecting to a member; default 3s. A dead member costs at most this.
+    #[serde(deserialize_with = "duration")]
+    pub connect: Duration,
+    /// Waiting for a member's response headers on a proxied request; default
+    /// 5m (pushes of large manifests and slow disks). Bodies stream without limit.
+    #[serde(deserialize_with = "duration")]
+    pub response: Duration,
+    /// A whole fan-out (catalog, search) including every member's pages; default 30s.
+    #[serde(deserialize_with = "duration")]
+    pub fan_out: Duration,
+    /// Between health probes of each member; default 2s.
+    #[serde(deserialize_with = "duration")]
+    pub probe_interval: Duration,
+    /// For one probe; default 1s.
+    #[serde(deserialize_with = "duration")]
+    pub probe: Duration,
+    /// In-flight requests may finish for this long after SIGTERM; default 30s.
+    #[serde(deserialize_with = "duration")]
+    pub drain: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(3),
+            response: Duration::from_secs(300),
+            fan_out: Duration::from_secs(30),
+            probe_interval: Duration::from_secs(2),
+            probe: Duration::from_secs(1),
+            drain: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `limits`: bounds on what the gateway buffers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct Limits {
+    /// Largest JSON body read from one member for a merge (catalog pages,
+    /// GraphQL answers); default 64 MiB. Over it, the member counts as failed.
+    pub merged_body_bytes: usize,
+    /// Most `Link` pages followed per member for one catalog; default 10000.
+    pub catalog_pages: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            merged_body_bytes: 64 << 20,
+            catalog_pages: 10_000,
+        }
+    }
+}
+
+/// `log`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct LogConfig {
+    /// `trace`, `debug`, `info` (default), `warn`, `error`.
+    pub level: Option<String>,
+    pub output: Option<String>,
+    pub audit: Option<String>,
+}
+
+fn port<'de, D: Deserializer<'de>>(de: D) -> Result<u16, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Port {
+        Number(u16),
+        Text(String),
+    }
+    match Port::deserialize(de)? {
+        Port::Number(n) => Ok(n),
+        Port::Text(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a port number"))),
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(de)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!("`{text}` is not a duration like \"3s\": {e}"))
+    })
+}
+
+impl Config {
+    /// Parses a config file's text; errors name the key (`cluster.hashKey`).
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|err| ConfigError::Parse {
+            path: err.path().to_string(),
+            message: err.inner().to_string(),
+        })
+    }
+
+    /// Cross-field checks, once at startup, with messages that say how to fix them.
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        let cluster = &self.cluster;
+        if cluster.members.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "cluster.members",
+                message: "cannot have 0 members: list every node as \"host:port\"".into(),
+            });
+        }
+        for (i, member) in cluster.members.iter().enumerate() {
+            if member.parse::<http::uri::Authority>().is_err() || member.contains('@') {
+                return Err(ConfigError::Invalid {
+                    key: "cluster.members",
+                    message: format!("member {i} `{member}` is not \"host:port\""),
+                });
+            }
+            if cluster.members[..i].contains(member) {
+                return Err(ConfigError::Invalid {
+                    key: "cluster.members",
+                    message: format!("member `{member}` is listed twice"),
+                });
+            }
+        }
+        if cluster.hash_key.len() != 16 {
+            return Err(ConfigError::Invalid {
+                key: "cluster.hashKey",
+                message: format!(
+                    "hashKey for scale out cluster must have 16 characters (has {})",
+                    cluster.hash_key.len()
+                ),
+            });
+        }
+        if let Some(tls) = &self.http.tls {
+            if tls.cert.is_none() || tls.key.is_none() {
+                return Err(ConfigError::Invalid {
+                    key: "http.tls",
+                    message: "needs both `cert` and `key` to serve HTTPS".into(),
+                });
+            }
+        }
+        if let Some(tls) = &cluster.tls {
+            if tls.cert.is_some() != tls.key.is_some() {
+                return Err(ConfigError::Invalid {
+                    key: "cluster.tls",
+                    message: "a client certificate needs both `cert` and `key`".into(),
+                });
+            }
+        }
+        if let Some(level) = &self.log.level {
+            if !matches!(
+                level.as_str(),
+                "trace" | "debug" | "info" | "warn" | "error"
+            ) {
+                return Err(ConfigError::Invalid {
+                    key: "log.level",
+                    message: format!("`{level}` is not one of trace, debug, info, warn, error"),
+                });
+            }
+        }
+        if self.limits.merged_body_bytes == 0 || self.limits.catalog_pages == 0 {
+            return Err(ConfigError::Invalid {
+                key: "limits",
+                message: "limits must be greater than 0".into(),
+            });
+        }
+        Ok(self)
+    }
+
+    /// The key placement hashes with.
+    pub fn hash_key(&self) -> [u8; 16] {
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&self.cluster.hash_key.as_bytes()[..16]);
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"{"http":{"port":"5000"},"cluster":{"members":["127.0.0.1:9000","127.0.0.1:9001"],
+        "hashKey":"loremipsumdolors"}}"#;
+
+    #[test]
+    fn a_zot_cluster_block_is_accepted_as_written() {
+        let cfg = Config::parse(OK).unwrap().validate().unwrap();
+        assert_eq!(cfg.cluster.members.len(), 2);
+        assert_eq!(cfg.placement, Placement::Rendezvous);
+        assert_eq!(&cfg.hash_key(), b"loremipsumdolors");
+    }
+
+    #[test]
+    fn flotilla_keys_parse() {
+        let cfg = Config::parse(
+            r#"{"cluster":{"members":["a:1"],"hashKey":"0123456789abcdef"},"placement":"zot",
+                "timeouts":{"connect":"250ms","fanOut":"1m"},"onMemberFailure":"partial","metaDB":"shared"}"#,
+        )
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(cfg.placement, Placement::Zot);
+        assert_eq!(cfg.timeouts.connect, Duration::from_millis(250));
+        assert_eq!(cfg.timeouts.fan_out, Duration::from_secs(60));
+        assert_eq!(cfg.on_member_failure, OnMemberFailure::Partial);
+        assert_eq!(cfg.meta_db, MetaDb::Shared);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let short = OK.replace("loremipsumdolors", "lorem");
+        let err = Config::parse(&short)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cluster.hashKey") && err.contains("16 characters"),
+            "{err}"
+        );
+        let none = r#"{"cluster":{"members":[],"hashKey":"loremipsumdolors"}}"#;
+        let err = Config::parse(none)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cluster.members"), "{err}");
+        let err = Config::parse(r#"{"placement":"random"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("placement"), "{err}");
+        let err = Config::parse(r#"{"timeouts":{"connect":"soon"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("timeouts.connect"), "{err}");
+        let err = Config::parse(r#"{"cluster":{"member":[]}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("member"), "{err}");
+    }
+}

@@ -1,0 +1,132 @@
+//! The gateway's one error type, mapped once to the wire: OCI error JSON naming the cause (and the member).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use http::StatusCode;
+use serde::Serialize;
+
+use flotilla_node::error::{ErrorCode, OciError};
+
+/// Everything the gateway itself can fail with. Members' own errors are not
+/// here: they pass through to the client as the member wrote them.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The member that owns the request is down or refused the connection.
+    #[error("member {member} is unavailable: {reason}")]
+    MemberUnavailable { member: String, reason: String },
+    /// The member accepted the connection but did not answer in time.
+    #[error("member {member} did not answer within {after:?}")]
+    MemberTimeout { member: String, after: Duration },
+    /// The member answered something the gateway cannot use (a fan-out page
+    /// that is not JSON, over the size limit, a Link to another host).
+    #[error("member {member} answered badly: {reason}")]
+    BadMember { member: String, reason: String },
+    /// The request came from a gateway: a member address points back at one.
+    #[error("request already passed through a Flotilla gateway")]
+    Loop,
+    /// No member is reachable at all.
+    #[error("no member is reachable")]
+    NoMember,
+    /// A protocol error the gateway answers itself, as a node would.
+    #[error("{0:?}")]
+    Oci(StatusCode, OciError),
+}
+
+#[derive(Serialize)]
+struct Wire<'a> {
+    code: &'a str,
+    message: &'a str,
+    detail: BTreeMap<&'static str, String>,
+}
+
+impl GatewayError {
+    pub(crate) fn name_invalid(name: &str) -> Self {
+        Self::Oci(
+            StatusCode::BAD_REQUEST,
+            OciError::new(ErrorCode::NameInvalid).with("name", name),
+        )
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Self::MemberUnavailable { .. } | Self::NoMember => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MemberTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::BadMember { .. } => StatusCode::BAD_GATEWAY,
+            Self::Loop => StatusCode::LOOP_DETECTED,
+            Self::Oci(status, _) => *status,
+        }
+    }
+
+    /// The member at fault, if one is.
+    pub(crate) fn member(&self) -> Option<&str> {
+        match self {
+            Self::MemberUnavailable { member, .. }
+            | Self::MemberTimeout { member, .. }
+            | Self::BadMember { member, .. } => Some(member),
+            _ => None,
+        }
+    }
+
+    /// `{"errors":[…]}` in the OCI shape. The codes beyond the spec's own
+    /// (`UNAVAILABLE`, `TIMEOUT`, `LOOP_DETECTED`) follow its pattern, and
+    /// `detail.member` names the member so an operator knows where to look.
+    pub(crate) fn body(&self) -> Vec<u8> {
+        let value = match self {
+            Self::Oci(_, error) => serde_json::json!({ "errors": [error] }),
+            other => {
+                let (code, message) = match other {
+                    Self::MemberUnavailable { .. } | Self::NoMember => {
+                        ("UNAVAILABLE", "registry member unavailable")
+                    }
+                    Self::MemberTimeout { .. } => ("TIMEOUT", "registry member timed out"),
+                    Self::BadMember { .. } => ("UNAVAILABLE", "registry member answered badly"),
+                    _ => ("LOOP_DETECTED", "request loop detected"),
+                };
+                let mut detail = BTreeMap::new();
+                detail.insert("description", other.to_string());
+                if let Some(member) = other.member() {
+                    detail.insert("member", member.to_owned());
+                }
+                serde_json::json!({ "errors": [Wire { code, message, detail }] })
+            }
+        };
+        serde_json::to_vec(&value).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_errors_name_the_member() {
+        let err = GatewayError::MemberUnavailable {
+            member: "10.0.0.2:5000".into(),
+            reason: "connection refused".into(),
+        };
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = serde_json::from_slice(&err.body()).unwrap();
+        assert_eq!(body["errors"][0]["code"], "UNAVAILABLE");
+        assert_eq!(body["errors"][0]["detail"]["member"], "10.0.0.2:5000");
+        assert!(body["errors"][0]["detail"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"));
+    }
+
+    #[test]
+    fn loops_are_508() {
+        assert_eq!(GatewayError::Loop.status().as_u16(), 508);
+        let body: serde_json::Value = serde_json::from_slice(&GatewayError::Loop.body()).unwrap();
+        assert_eq!(body["errors"][0]["code"], "LOOP_DETECTED");
+    }
+
+    #[test]
+    fn invalid_names_are_answered_as_a_node_would() {
+        let err = GatewayError::name_invalid("../x");
+        let body: serde_json::Value = serde_json::from_slice(&err.body()).unwrap();
+        assert_eq!(body["errors"][0]["code"], "NAME_INVALID");
+        assert_eq!(body["errors"][0]["detail"]["name"], "../x");
+    }
+}

@@ -1,0 +1,122 @@
+//! `flotilla-gateway`: parse the command line and config, bind, and hand over to [`flotilla_gateway::serve`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use flotilla_gateway::config::Config;
+use flotilla_gateway::placement::Ring;
+
+#[derive(Parser)]
+#[command(
+    name = "flotilla-gateway",
+    version,
+    about = "One registry endpoint in front of independent zot-compatible nodes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the gateway described by a zot-style JSON config.
+    Serve {
+        config: PathBuf,
+        /// Overrides `http.address`.
+        #[arg(long)]
+        address: Option<String>,
+        /// Overrides `http.port` (0 picks a free port).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Check a config; print the owner of each repository named.
+    VerifyConfig {
+        config: PathBuf,
+        repositories: Vec<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::VerifyConfig {
+            config,
+            repositories,
+        } => {
+            let cfg = load(&config)?;
+            println!(
+                "{}: ok ({} members, {:?} placement)",
+                config.display(),
+                cfg.cluster.members.len(),
+                cfg.placement
+            );
+            let ring = Ring::new(cfg.placement, cfg.hash_key(), cfg.cluster.members.clone());
+            for repo in repositories {
+                println!("{repo} -> {}", ring.members()[ring.owner(&repo)]);
+            }
+            Ok(())
+        }
+        Command::Serve {
+            config,
+            address,
+            port,
+        } => {
+            let mut cfg = load(&config)?;
+            if let Some(address) = address {
+                cfg.http.address = address;
+            }
+            if let Some(port) = port {
+                cfg.http.port = port;
+            }
+            init_logging(cfg.log.level.as_deref().unwrap_or("info"));
+            let addr = format!("{}:{}", cfg.http.address, cfg.http.port);
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("http.address/http.port: cannot bind {addr}"))?;
+            let scheme = if cfg.http.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            // The one line on stdout: tests and scripts read the bound port from it.
+            println!("listening on {scheme}://{}", listener.local_addr()?);
+            flotilla_gateway::serve(listener, cfg, shutdown_signal()).await
+        }
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config {}", path.display()))?;
+    Ok(Config::parse(&text)?.validate()?)
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// SIGTERM (what orchestrators send) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

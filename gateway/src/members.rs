@@ -1,0 +1,228 @@
+//! The members: one pooled HTTP client to all of them, their health, and the only way a request reaches one.
+//!
+//! Health is active (a probe of `/v2/` every `probeInterval`; 200 or 401 is
+//! alive) and passive (a connection failure marks the member down at once),
+//! so requests for a dead member's repositories fail fast instead of hanging.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::{combinators::BoxBody, BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::Config;
+use crate::error::GatewayError;
+use crate::metrics::Metrics;
+use crate::route::HOP_HEADER;
+
+/// A body sent to a member: the client's own, streamed, or one the gateway made.
+pub(crate) type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, UpstreamBody>;
+
+/// One configured member.
+#[derive(Debug)]
+pub(crate) struct Member {
+    /// `host:port` as configured; how errors and metrics name it.
+    pub(crate) name: String,
+    scheme: &'static str,
+    up: AtomicBool,
+}
+
+impl Member {
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+}
+
+/// Every member, and the client that reaches them.
+pub(crate) struct Members {
+    list: Vec<Member>,
+    client: HttpsClient,
+    response_timeout: Duration,
+    next: AtomicUsize,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Members {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Members")
+            .field("list", &self.list)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Members {
+    pub(crate) fn new(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(config.timeouts.connect));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let tls = match &config.cluster.tls {
+            Some(tls) => crate::tls::client_config(tls)?,
+            None => crate::tls::client_config_without_roots()?,
+        };
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .build(connector);
+        let scheme = if config.cluster.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let list = config
+            .cluster
+            .members
+            .iter()
+            .map(|name| Member {
+                name: name.clone(),
+                scheme,
+                up: AtomicBool::new(true),
+            })
+            .collect();
+        Ok(Self {
+            list,
+            client,
+            response_timeout: config.timeouts.response,
+            next: AtomicUsize::new(0),
+            metrics,
+        })
+    }
+
+    pub(crate) fn get(&self, index: usize) -> &Member {
+        &self.list[index]
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub(crate) fn any_up(&self) -> bool {
+        self.list.iter().any(Member::is_up)
+    }
+
+    /// A healthy member, round robin; `NoMember` when none is.
+    pub(crate) fn pick(&self) -> Result<usize, GatewayError> {
+        let n = self.list.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..n)
+            .map(|i| (start + i) % n)
+            .find(|&i| self.list[i].is_up())
+            .ok_or(GatewayError::NoMember)
+    }
+
+    /// The URI of `path_and_query` on member `index`.
+    pub(crate) fn uri(&self, index: usize, path_and_query: &str) -> Result<Uri, GatewayError> {
+        let member = &self.list[index];
+        format!("{}://{}{}", member.scheme, member.name, path_and_query)
+            .parse()
+            .map_err(|e| GatewayError::BadMember {
+                member: member.name.clone(),
+                reason: format!("bad URI: {e}"),
+            })
+    }
+
+    /// Sends a request to member `index`: fails fast if the member is known to
+    /// be down, marks it down on a connection failure, and bounds the wait for
+    /// response headers. The hop header is added here, for every request.
+    pub(crate) async fn send(
+        &self,
+        index: usize,
+        mut req: Request<UpstreamBody>,
+    ) -> Result<Response<Incoming>, GatewayError> {
+        let member = &self.list[index];
+        if !member.is_up() {
+            return Err(GatewayError::MemberUnavailable {
+                member: member.name.clone(),
+                reason: "failing health checks".into(),
+            });
+        }
+        req.headers_mut()
+            .insert(HOP_HEADER, http::HeaderValue::from_static("1"));
+        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => {
+                let connect = e.is_connect();
+                self.metrics
+                    .upstream_failure(&member.name, if connect { "connect" } else { "protocol" });
+                if connect {
+                    self.mark(index, false);
+                }
+                Err(GatewayError::MemberUnavailable {
+                    member: member.name.clone(),
+                    reason: error_chain(&e),
+                })
+            }
+            Err(_) => {
+                self.metrics.upstream_failure(&member.name, "timeout");
+                Err(GatewayError::MemberTimeout {
+                    member: member.name.clone(),
+                    after: self.response_timeout,
+                })
+            }
+        }
+    }
+
+    fn mark(&self, index: usize, up: bool) {
+        let member = &self.list[index];
+        if member.up.swap(up, Ordering::Relaxed) != up {
+            tracing::warn!(member = %member.name, up, "member health changed");
+        }
+        self.metrics.set_member_up(&member.name, up);
+    }
+
+    /// Probes every member forever: `GET /v2/`, alive on 200 or 401.
+    pub(crate) async fn probe_forever(self: Arc<Self>, interval: Duration, timeout: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let probes = (0..self.list.len()).map(|i| self.probe(i, timeout));
+            futures_util::future::join_all(probes).await;
+        }
+    }
+
+    async fn probe(&self, index: usize, timeout: Duration) {
+        let Ok(uri) = self.uri(index, "/v2/") else {
+            return;
+        };
+        let mut req = Request::get(uri).body(empty()).unwrap_or_default();
+        req.headers_mut()
+            .insert(HOP_HEADER, http::HeaderValue::from_static("1"));
+        let alive = match tokio::time::timeout(timeout, self.client.request(req)).await {
+            Ok(Ok(resp)) => matches!(resp.status(), StatusCode::OK | StatusCode::UNAUTHORIZED),
+            _ => false,
+        };
+        self.mark(index, alive);
+    }
+}
+
+/// An empty upstream body.
+pub(crate) fn empty() -> UpstreamBody {
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// hyper's errors hide their cause; operators need it ("connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

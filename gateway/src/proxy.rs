@@ -1,0 +1,210 @@
+//! Proxy-once: one request to one member, bodies streamed both ways, headers made right for each side.
+//!
+//! Towards the member: hop-by-hop headers and `X-Zot-Cluster-Hop-Count` are
+//! dropped, `X-Forwarded-*` added, credentials and cookies passed unchanged.
+//! Towards the client: hop-by-hop headers dropped, and an absolute `Location`
+//! naming a member rewritten to the gateway's own origin. Redirects are
+//! passed to the client, never followed.
+
+use std::net::SocketAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::error::GatewayError;
+use crate::members::{Members, UpstreamBody};
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+];
+
+/// zot's own cluster hop header: a zot member with a `cluster` block would
+/// answer 500 to a request carrying it, so it never leaves the gateway.
+const ZOT_HOP: &str = "x-zot-cluster-hop-count";
+
+/// What the gateway knows of the client side of a request.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    pub(crate) peer: SocketAddr,
+    /// `http` or `https`: the gateway's own listener.
+    pub(crate) scheme: &'static str,
+}
+
+/// The client's request, made ready for member `index`: same method, path,
+/// query and body; headers cleaned and `X-Forwarded-*` added.
+pub(crate) fn upstream_request(
+    members: &Members,
+    index: usize,
+    client: &Client,
+    req: Request<Incoming>,
+) -> Result<Request<UpstreamBody>, GatewayError> {
+    let (parts, body) = req.into_parts();
+    let mut up = request_head(members, index, client, &parts)?;
+    let body = body
+        .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        .boxed();
+    *up.body_mut() = body;
+    Ok(up)
+}
+
+/// A request to member `index` with the client's method, path and headers
+/// and an empty body; the caller sets the body (fan-outs and copies reuse it).
+pub(crate) fn request_head(
+    members: &Members,
+    index: usize,
+    client: &Client,
+    parts: &http::request::Parts,
+) -> Result<Request<UpstreamBody>, GatewayError> {
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut up = Request::new(crate::members::empty());
+    *up.method_mut() = parts.method.clone();
+    *up.uri_mut() = members.uri(index, path)?;
+    let headers = up.headers_mut();
+    copy_end_to_end(&parts.headers, headers);
+    headers.remove(header::HOST);
+    headers.remove(ZOT_HOP);
+    let host = original_host(&parts.headers, &parts.uri);
+    append_forwarded(headers, client, host.as_deref());
+    Ok(up)
+}
+
+/// The member's response, made ready for the client.
+pub(crate) fn client_response(
+    members: &Members,
+    origin: Option<&str>,
+    scheme: &str,
+    resp: Response<Incoming>,
+) -> Response<crate::server::Body> {
+    let (mut parts, body) = resp.into_parts();
+    let mut headers = HeaderMap::with_capacity(parts.headers.len());
+    copy_end_to_end(&parts.headers, &mut headers);
+    if let (Some(origin), Some(location)) = (origin, headers.get(header::LOCATION)) {
+        if let Some(rewritten) = rewrite_location(members, location, scheme, origin) {
+            headers.insert(header::LOCATION, rewritten);
+        }
+    }
+    parts.headers = headers;
+    let body = body.map_err(std::io::Error::other).boxed();
+    Response::from_parts(parts, body)
+}
+
+/// Copies every header except hop-by-hop ones and those `Connection` names.
+fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {
+    let named: Vec<String> = from
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_ascii_lowercase())
+        .collect();
+    for (name, value) in from {
+        let lower = name.as_str();
+        if HOP_BY_HOP.contains(&lower) || lower == "upgrade" || named.iter().any(|n| n == lower) {
+            continue;
+        }
+        to.append(name.clone(), value.clone());
+    }
+}
+
+/// The host the client asked for: `Host` (HTTP/1.1) or `:authority` (HTTP/2).
+pub(crate) fn original_host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| uri.authority().map(|a| a.to_string()))
+}
+
+fn append_forwarded(headers: &mut HeaderMap, client: &Client, host: Option<&str>) {
+    let peer = client.peer.ip().to_string();
+    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prior) => format!("{prior}, {peer}"),
+        None => peer,
+    };
+    set(headers, "x-forwarded-for", &forwarded_for);
+    set(headers, "x-forwarded-proto", client.scheme);
+    if let Some(host) = host {
+        set(headers, "x-forwarded-host", host);
+    }
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(HeaderName::from_static(name), value);
+    }
+}
+
+/// `http://<member>/v2/…` → `<scheme>://<origin>/v2/…`; relative values and
+/// URLs naming any other host are left as they are.
+fn rewrite_location(
+    members: &Members,
+    location: &HeaderValue,
+    scheme: &str,
+    origin: &str,
+) -> Option<HeaderValue> {
+    let uri: Uri = location.to_str().ok()?.parse().ok()?;
+    let authority = uri.authority()?.as_str();
+    let names_member =
+        (0..members.len()).any(|i| members.get(i).name.eq_ignore_ascii_case(authority));
+    if !names_member {
+        return None;
+    }
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    HeaderValue::from_str(&format!("{scheme}://{origin}{path}")).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_are_dropped() {
+        let mut from = HeaderMap::new();
+        from.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        from.insert("x-private", HeaderValue::from_static("1"));
+        from.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        from.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic YTpi"),
+        );
+        from.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        from.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        let mut to = HeaderMap::new();
+        copy_end_to_end(&from, &mut to);
+        assert!(to.get("x-private").is_none());
+        assert!(to.get(header::TRANSFER_ENCODING).is_none());
+        assert!(to.get(header::CONNECTION).is_none());
+        assert_eq!(to.get(header::AUTHORIZATION).unwrap(), "Basic YTpi");
+        assert_eq!(to.get_all(header::COOKIE).iter().count(), 2);
+    }
+
+    #[test]
+    fn forwarded_for_appends() {
+        let client = Client {
+            peer: "10.1.2.3:4444".parse().unwrap(),
+            scheme: "https",
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.1"));
+        append_forwarded(&mut headers, &client, Some("registry.example:443"));
+        assert_eq!(headers["x-forwarded-for"], "192.0.2.1, 10.1.2.3");
+        assert_eq!(headers["x-forwarded-proto"], "https");
+        assert_eq!(headers["x-forwarded-host"], "registry.example:443");
+    }
+}
