@@ -81,6 +81,9 @@ impl Members {
         } else {
             "http"
         };
+        for name in &config.cluster.members {
+            metrics.set_member_up(name, true);
+        }
         let list = config
             .cluster
             .members
@@ -177,7 +180,11 @@ impl Members {
     fn mark(&self, index: usize, up: bool) {
         let member = &self.list[index];
         if member.up.swap(up, Ordering::Relaxed) != up {
-            tracing::warn!(member = %member.name, up, "member health changed");
+            if up {
+                tracing::info!(member = %member.name, "member is healthy again");
+            } else {
+                tracing::warn!(member = %member.name, "member marked down");
+            }
         }
         self.metrics.set_member_up(&member.name, up);
     }
