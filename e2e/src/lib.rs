@@ -1,0 +1,34 @@
+//! End-to-end harness: real Flotilla processes on loopback, driven by real registry clients.
+//!
+//! A test reads as a user story: start a node, push with skopeo or oras, pull
+//! back, compare bytes. This crate hides the process plumbing behind a small
+//! DSL so that the story is all a test file holds. Every action returns
+//! `anyhow::Result` with enough context (the command, its output, the node's
+//! log) to explain a failure without rerunning it.
+//!
+//! # Layout
+//! - [`env`]: where the built binaries, the repository and the oras venv are.
+//! - [`process`]: runs an external tool with a bounded wait; a missing tool fails with the fix.
+//! - [`node`]: one `flotilla-node` process with its own config and data dir ([`Node`]).
+//! - [`auth`]: htpasswd users with bcrypt hashes ([`Users`]).
+//! - [`http`]: raw HTTP against a registry, for what clients hide ([`Registry`]).
+//! - [`layout`]: OCI image layouts on disk: built by hand, read back, compared byte for byte.
+//! - [`clients`]: the skopeo, umoci and oras (Python) runners.
+
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+
+pub mod auth;
+pub mod clients;
+pub mod env;
+pub mod http;
+pub mod layout;
+pub mod node;
+pub mod process;
+
+pub use auth::Users;
+pub use clients::oras::{Oras, Push};
+pub use clients::{skopeo::Skopeo, umoci::Umoci};
+pub use http::Registry;
+pub use layout::{oci_ref, Descriptor, Layout, Platform};
+pub use node::Node;

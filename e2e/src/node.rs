@@ -1,0 +1,265 @@
+//! One `flotilla-node` process: its own zot-style config and data dir in a temp dir, on a loopback port.
+//!
+//! The node prints exactly one line on stdout once bound,
+//! `listening on http://127.0.0.1:<port>`; that line is how the harness
+//! learns the port. Its logs (stderr) go to `node.log` in the temp dir and the
+//! tail is printed when the node is dropped, which the test runner shows only
+//! for a failing test.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+use crate::{env, Registry, Users};
+
+/// How long a node may take to print its `listening on` line.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How many log lines a dropped node prints.
+const LOG_TAIL_LINES: usize = 80;
+
+/// Options for a node that is not started yet; see [`Node::builder`].
+#[derive(Debug, Default)]
+pub struct NodeBuilder {
+    users: Option<Users>,
+    access_control: Option<Value>,
+}
+
+impl NodeBuilder {
+    /// Basic authentication against an htpasswd file holding `users`.
+    pub fn htpasswd(mut self, users: &Users) -> Self {
+        self.users = Some(users.clone());
+        self
+    }
+
+    /// zot's `http.accessControl` block, as JSON.
+    pub fn access_control(mut self, access_control: Value) -> Self {
+        self.access_control = Some(access_control);
+        self
+    }
+
+    pub fn start(self) -> Result<Node> {
+        let dir = tempfile::Builder::new()
+            .prefix("flotilla-node-")
+            .tempdir()?;
+        let mut http = json!({ "address": "127.0.0.1", "port": "0" });
+        if let Some(users) = &self.users {
+            let path = dir.path().join("htpasswd");
+            fs::write(&path, users.htpasswd()?)?;
+            http["auth"] = json!({ "htpasswd": { "path": path } });
+        }
+        if let Some(access_control) = self.access_control {
+            http["accessControl"] = access_control;
+        }
+        let config = json!({
+            "distSpecVersion": "1.1.1",
+            "storage": { "rootDirectory": dir.path().join("data") },
+            "http": http,
+            "log": { "level": "info" },
+        });
+        let mut node = Node {
+            dir,
+            config,
+            port: 0,
+            child: None,
+        };
+        node.spawn(0)?;
+        Ok(node)
+    }
+}
+
+/// A running (or killed) `flotilla-node`; dropping it kills the process.
+#[derive(Debug)]
+pub struct Node {
+    dir: TempDir,
+    config: Value,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Node {
+    /// A node with no authentication, on a fresh data dir.
+    pub fn start() -> Result<Self> {
+        Self::builder().start()
+    }
+
+    pub fn builder() -> NodeBuilder {
+        NodeBuilder::default()
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host_port())
+    }
+
+    /// `127.0.0.1:<port>`, as image references spell the registry.
+    pub fn host_port(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `docker://127.0.0.1:<port>/<repo_ref>`, as skopeo names an image on this node.
+    pub fn image(&self, repo_ref: &str) -> String {
+        format!("docker://{}/{repo_ref}", self.host_port())
+    }
+
+    /// `storage.rootDirectory`: one OCI layout per repository.
+    pub fn root_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Raw HTTP to this node, anonymous.
+    pub fn http(&self) -> Registry {
+        Registry::new(&self.url())
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and reaps it.
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().context("killing flotilla-node")?;
+            child.wait().context("reaping flotilla-node")?;
+        }
+        Ok(())
+    }
+
+    /// Starts the node again on the same data dir: on the same port if it is
+    /// still free, else on a new one.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill()?;
+        let port = self.port;
+        self.spawn(port).or_else(|first| {
+            self.spawn(0).map_err(|second| {
+                second.context(format!("restart on port {port} failed first: {first:#}"))
+            })
+        })
+    }
+
+    /// The node's log so far (stderr, plus any stdout after the first line).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("node.log")
+    }
+
+    fn spawn(&mut self, port: u16) -> Result<()> {
+        let binary = env::binary("flotilla-node")?;
+        let mut config = self.config.clone();
+        config["http"]["port"] = json!(port.to_string());
+        let config_path = self.dir.path().join("config.json");
+        fs::write(&config_path, serde_json::to_vec_pretty(&config)?)?;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
+        let mut child = Command::new(&binary)
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log.try_clone()?)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let first_line = read_first_line(child.stdout.take(), log);
+        match first_line.recv_timeout(START_TIMEOUT) {
+            Ok(line) => match parse_listening(&line) {
+                Some(bound) => {
+                    self.port = bound;
+                    self.child = Some(child);
+                    Ok(())
+                }
+                None => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    bail!(
+                        "flotilla-node printed {line:?} instead of `listening on http://127.0.0.1:<port>`\n{}",
+                        self.log_tail()
+                    )
+                }
+            },
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait()?;
+                bail!(
+                    "flotilla-node exited ({status}) before listening\n{}",
+                    self.log_tail()
+                )
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "flotilla-node did not print its `listening on` line within {START_TIMEOUT:?}\n{}",
+                    self.log_tail()
+                )
+            }
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+        format!(
+            "--- flotilla-node log ({}) ---\n{}",
+            self.log_path().display(),
+            tail.join("\n")
+        )
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.kill();
+        // Captured by the test runner: shown only when the test fails.
+        eprintln!("{}", self.log_tail());
+    }
+}
+
+/// Sends the first stdout line on the returned channel, then copies the rest
+/// into the log so that nothing the node prints is lost or blocks it.
+fn read_first_line(
+    stdout: Option<impl std::io::Read + Send + 'static>,
+    mut log: File,
+) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let Some(stdout) = stdout else { return };
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        for line in lines.map_while(Result::ok) {
+            let _ = writeln!(log, "stdout: {line}");
+        }
+    });
+    rx
+}
+
+fn parse_listening(line: &str) -> Option<u16> {
+    let addr = line.trim().strip_prefix("listening on http://")?;
+    let (host, port) = addr.rsplit_once(':')?;
+    (host == "127.0.0.1").then_some(())?;
+    port.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_listening;
+
+    #[test]
+    fn the_listening_line_gives_the_port() {
+        assert_eq!(
+            parse_listening("listening on http://127.0.0.1:40123"),
+            Some(40123)
+        );
+        assert_eq!(parse_listening("listening on http://0.0.0.0:5000"), None);
+        assert_eq!(parse_listening("starting"), None);
+    }
+}
