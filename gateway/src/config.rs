@@ -13,19 +13,11 @@
 //! }
 //! ```
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-/// A configuration that cannot be used, with the key at fault and how to fix it.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("config key `{path}`: {message}")]
-    Parse { path: String, message: String },
-    #[error("config key `{key}`: {message}")]
-    Invalid { key: &'static str, message: String },
-}
+pub use flotilla_node::config::{ConfigError, LogConfig, TlsConfig};
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -62,7 +54,7 @@ pub struct HttpConfig {
     /// Address to bind; default `127.0.0.1`.
     pub address: String,
     /// Port; a string as zot writes it, or a number. Default 5000.
-    #[serde(deserialize_with = "port")]
+    #[serde(deserialize_with = "flotilla_node::config::port")]
     pub port: u16,
     /// Serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with this certificate and key.
     pub tls: Option<TlsConfig>,
@@ -83,15 +75,6 @@ impl Default for HttpConfig {
             access_control: None,
         }
     }
-}
-
-/// zot's `TLSConfig`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
-pub struct TlsConfig {
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    pub cacert: Option<PathBuf>,
 }
 
 /// zot's `cluster` block, accepted exactly as zot writes it.
@@ -189,32 +172,6 @@ impl Default for Limits {
     }
 }
 
-/// `log`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
-pub struct LogConfig {
-    /// `trace`, `debug`, `info` (default), `warn`, `error`.
-    pub level: Option<String>,
-    pub output: Option<String>,
-    pub audit: Option<String>,
-}
-
-fn port<'de, D: Deserializer<'de>>(de: D) -> Result<u16, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Port {
-        Number(u16),
-        Text(String),
-    }
-    match Port::deserialize(de)? {
-        Port::Number(n) => Ok(n),
-        Port::Text(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a port number"))),
-    }
-}
-
 fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(de)?;
     humantime::parse_duration(&text).map_err(|e| {
@@ -225,11 +182,7 @@ fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
 impl Config {
     /// Parses a config file's text; errors name the key (`cluster.hashKey`).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|err| ConfigError::Parse {
-            path: err.path().to_string(),
-            message: err.inner().to_string(),
-        })
+        flotilla_node::config::parse_json(text)
     }
 
     /// Cross-field checks, once at startup, with messages that say how to fix them.

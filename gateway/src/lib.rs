@@ -15,7 +15,7 @@
 //! - [`config`]: zot's JSON keys (`http`, `cluster`) plus Flotilla's own, validated once.
 //! - [`error`]: the one error type, mapped once to OCI error JSON.
 //! - [`server`]: the listener (HTTP/1.1, HTTP/2, TLS) and graceful drain.
-//! - `tls`, `metrics`: rustls configurations; Prometheus metrics.
+//! - `metrics`: Prometheus metrics.
 
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -31,6 +31,5 @@ pub mod placement;
 mod proxy;
 pub mod route;
 mod server;
-mod tls;
 
 pub use server::serve;

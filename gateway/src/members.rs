@@ -64,8 +64,8 @@ impl Members {
         http.set_nodelay(true);
         http.enforce_http(false);
         let tls = match &config.cluster.tls {
-            Some(tls) => crate::tls::client_config(tls)?,
-            None => crate::tls::client_config_without_roots()?,
+            Some(tls) => flotilla_node::tls::client_config(tls)?,
+            None => flotilla_node::tls::client_config_without_roots()?,
         };
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)

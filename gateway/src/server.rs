@@ -1,15 +1,11 @@
-//! The listener: accepts HTTP/1.1 and HTTP/2 (plain or TLS), hands each request to the gateway, and drains on shutdown.
+//! The gateway's listener: the shared accept loop (HTTP/1.1, HTTP/2, TLS) feeding every request to the gateway; drain on shutdown.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -28,9 +24,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let tls = match &config.http.tls {
-        Some(tls) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
-            tls,
-        )?)),
+        Some(tls) => Some(tokio_rustls::TlsAcceptor::from(
+            flotilla_node::tls::server_config(tls)?,
+        )),
         None => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -43,73 +39,17 @@ pub async fn serve(
             .clone()
             .probe_forever(probe_interval, probe_timeout),
     );
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
+    let make_service = |peer| {
         let client = Client { peer, scheme };
         let gateway = gateway.clone();
-        let service = hyper::service::service_fn(move |req| {
+        hyper::service::service_fn(move |req| {
             let gateway = gateway.clone();
             let client = client.clone();
             async move { Ok::<_, std::convert::Infallible>(gateway.handle(&client, req).await) }
-        });
-        match &tls {
-            None => {
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let builder = builder.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let stream = match acceptor.accept(stream).await {
-                        Ok(stream) => stream,
-                        Err(e) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                    };
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
-            }
-        }
-    }
-    gateway.draining.store(true, Ordering::Relaxed);
-    drop(listener);
-    tracing::info!("draining in-flight requests");
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("drain deadline passed, closing remaining connections");
-    }
+        })
+    };
+    let on_drain = || gateway.draining.store(true, Ordering::Relaxed);
+    flotilla_node::listener::run(listener, tls, shutdown, drain, on_drain, make_service).await;
     probes.abort();
     Ok(())
 }

@@ -13,6 +13,8 @@
 //! - [`paging`]: zot's `n`/`last` page cutting and `Link` headers, shared with the gateway's merged catalog.
 //! - [`digest`], [`name`]: the two validated identifiers every route carries.
 //! - [`server`]: binds nothing itself; serves a bound listener until shutdown.
+//! - [`listener`]: the accept loop (HTTP/1.1, HTTP/2, TLS, drain), shared with the gateway.
+//! - [`tls`]: rustls configurations from zot's `TLSConfig`, shared with the gateway.
 
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -22,10 +24,12 @@ mod auth;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod listener;
 pub mod name;
 pub mod paging;
 pub mod server;
 mod storage;
+pub mod tls;
 
 pub use api::route;
 pub use config::Config;

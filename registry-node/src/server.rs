@@ -4,9 +4,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -28,51 +25,25 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let tls = match &config.http.tls {
+        Some(tls) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+            tls,
+        )?)),
+        None => None,
+    };
     let node = Arc::new(build(&config)?);
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off, keep serving.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
+    let make_service = |_peer| {
+        let node = node.clone();
+        let service = ServiceBuilder::new()
+            // Outermost, so every request is logged with its status and latency.
+            .layer(TraceLayer::new_for_http())
+            .service_fn(move |req| {
                 let node = node.clone();
-                let service = ServiceBuilder::new()
-                    // Outermost, so every request is logged with its status and latency.
-                    .layer(TraceLayer::new_for_http())
-                    .service_fn(move |req| {
-                        let node = node.clone();
-                        async move { Ok::<_, std::convert::Infallible>(api::handle(node, req).await) }
-                    });
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    tracing::info!("shutting down, draining in-flight requests");
-    if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("drain deadline passed, closing remaining connections");
-    }
+                async move { Ok::<_, std::convert::Infallible>(api::handle(node, req).await) }
+            });
+        TowerToHyperService::new(service)
+    };
+    crate::listener::run(listener, tls, shutdown, DRAIN_DEADLINE, || {}, make_service).await;
     Ok(())
 }
 

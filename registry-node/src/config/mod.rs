@@ -76,12 +76,14 @@ pub struct HttpConfig {
     pub realm: Option<String>,
     pub auth: Option<AuthConfig>,
     pub access_control: Option<AccessControlConfig>,
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with `cert` and `key`; with
+    /// `cacert`, require client certificates it signed.
+    pub tls: Option<TlsConfig>,
     /// zot keys with no effect on this node.
     pub external_url: Option<String>,
     pub allow_origin: Option<String>,
     pub read_timeout: Option<serde_json::Value>,
     pub write_timeout: Option<serde_json::Value>,
-    pub tls: Option<serde_json::Value>,
     pub ratelimit: Option<serde_json::Value>,
     pub compat: Option<serde_json::Value>,
 }
@@ -105,6 +107,15 @@ impl Default for HttpConfig {
     }
 }
 
+/// zot's `TLSConfig`: PEM files for a certificate, its key, and a CA.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct TlsConfig {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub cacert: Option<PathBuf>,
+}
+
 /// `log`: verbosity and where logs go.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
@@ -116,7 +127,8 @@ pub struct LogConfig {
     pub audit: Option<String>,
 }
 
-fn port<'de, D: Deserializer<'de>>(de: D) -> Result<u16, D::Error> {
+/// A port written as zot writes it (`"5000"`) or as a number.
+pub fn port<'de, D: Deserializer<'de>>(de: D) -> Result<u16, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Port {
@@ -132,14 +144,31 @@ fn port<'de, D: Deserializer<'de>>(de: D) -> Result<u16, D::Error> {
     }
 }
 
+/// Parses any config document; errors name the key at fault (`http.port`).
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|err| ConfigError::Parse {
+        path: err.path().to_string(),
+        message: err.inner().to_string(),
+    })
+}
+
+impl LogConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self.level.as_deref() {
+            None | Some("trace" | "debug" | "info" | "warn" | "error") => Ok(()),
+            Some(level) => Err(ConfigError::Invalid {
+                key: "log.level",
+                message: format!("`{level}` is not one of trace, debug, info, warn, error"),
+            }),
+        }
+    }
+}
+
 impl Config {
     /// Parses a config file's text; errors name the key (`http.port`).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|err| ConfigError::Parse {
-            path: err.path().to_string(),
-            message: err.inner().to_string(),
-        })
+        parse_json(text)
     }
 
     /// Cross-field checks, once at startup.
@@ -158,6 +187,14 @@ impl Config {
                 return Err(ConfigError::Invalid {
                     key: "log.level",
                     message: format!("`{level}` is not one of trace, debug, info, warn, error"),
+                });
+            }
+        }
+        if let Some(tls) = &self.http.tls {
+            if tls.cert.is_none() || tls.key.is_none() {
+                return Err(ConfigError::Invalid {
+                    key: "http.tls",
+                    message: "needs both `cert` and `key` to serve HTTPS".into(),
                 });
             }
         }

@@ -1,4 +1,4 @@
-//! rustls configurations: the gateway's HTTPS listener (`http.tls`) and its connections to members (`cluster.tls`).
+//! rustls configurations from zot's `TLSConfig` (`cert`, `key`, `cacert`): HTTPS listeners (`http.tls`) and the gateway's connections to members (`cluster.tls`).
 
 use std::fs::File;
 use std::io::BufReader;
@@ -16,10 +16,10 @@ use crate::config::TlsConfig;
 /// Offered by the listener so HTTP/2 is used wherever the client speaks it.
 const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
-/// Server config for the gateway's listener (`http.tls`): `cert` and `key`
+/// Server config for a listener (`http.tls`): `cert` and `key`
 /// are required; when `cacert` is set, clients must present a certificate it
 /// signed (mTLS), otherwise no client authentication is asked for.
-pub(crate) fn server_config(tls: &TlsConfig) -> anyhow::Result<Arc<ServerConfig>> {
+pub fn server_config(tls: &TlsConfig) -> anyhow::Result<Arc<ServerConfig>> {
     let (certs, key) = cert_and_key("http.tls", tls)?.ok_or_else(|| {
         anyhow!("http.tls.cert and http.tls.key: both are required to serve HTTPS")
     })?;
@@ -53,7 +53,7 @@ pub(crate) fn server_config(tls: &TlsConfig) -> anyhow::Result<Arc<ServerConfig>
 /// `HttpsConnectorBuilder::with_tls_config` panics on a preset list, and its
 /// `enable_all_versions` then offers `h2, http/1.1` itself. Anyone driving
 /// tokio-rustls directly must set `alpn_protocols` to get HTTP/2.
-pub(crate) fn client_config(tls: &TlsConfig) -> anyhow::Result<ClientConfig> {
+pub fn client_config(tls: &TlsConfig) -> anyhow::Result<ClientConfig> {
     let path = tls.cacert.as_deref().ok_or_else(|| {
         anyhow!("cluster.tls.cacert: required to verify members reached over HTTPS")
     })?;
@@ -70,7 +70,7 @@ pub(crate) fn client_config(tls: &TlsConfig) -> anyhow::Result<ClientConfig> {
 /// Client config for clusters reached over plain HTTP, where hyper-rustls
 /// still wants one: it trusts nothing, so a stray `https://` member fails
 /// verification instead of being trusted by default. ALPN as in [`client_config`].
-pub(crate) fn client_config_without_roots() -> anyhow::Result<ClientConfig> {
+pub fn client_config_without_roots() -> anyhow::Result<ClientConfig> {
     Ok(client_builder()?
         .with_root_certificates(RootCertStore::empty())
         .with_no_client_auth())
