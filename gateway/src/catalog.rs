@@ -110,6 +110,8 @@ async fn member_catalog(
         *up.method_mut() = Method::GET;
         *up.uri_mut() = gw.members.uri(index, &path)?;
         up.headers_mut().remove(header::CONTENT_LENGTH);
+        // The gateway parses this body, so it must come uncompressed.
+        up.headers_mut().remove(header::ACCEPT_ENCODING);
         let resp = gw.members.send(index, up).await?;
         match resp.status() {
             StatusCode::OK => {}

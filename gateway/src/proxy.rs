@@ -16,9 +16,11 @@ use hyper::body::Incoming;
 use crate::error::GatewayError;
 use crate::members::{Members, UpstreamBody};
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1),
+/// plus `expect`: the gateway answers `100-continue` to its client itself.
+const HOP_BY_HOP: [&str; 9] = [
     "connection",
+    "expect",
     "keep-alive",
     "proxy-authenticate",
     "proxy-authorization",
