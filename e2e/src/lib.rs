@@ -14,21 +14,38 @@
 //! - [`http`]: raw HTTP against a registry, for what clients hide ([`Registry`]).
 //! - [`layout`]: OCI image layouts on disk: built by hand, read back, compared byte for byte.
 //! - [`clients`]: the skopeo, umoci and oras (Python) runners.
+//! - [`daemon`]: server processes started by hand: the `listening on` line, free ports, SIGTERM.
+//! - [`gateway`]: one `flotilla-gateway` process in front of members ([`Gateway`]).
+//! - [`cluster`]: N members behind a gateway, and where each repository must land ([`Cluster`]).
+//! - [`distribution`]: one `docker-registry` process, a node Flotilla did not write ([`Distribution`]).
+//! - [`pki`]: a test CA with server and client certificates ([`TestPki`]).
+//! - [`tls_node`]: a `flotilla-node` serving HTTPS and requiring client certificates ([`TlsNode`]).
 
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
 pub mod auth;
 pub mod clients;
+pub mod cluster;
+pub mod daemon;
+pub mod distribution;
 pub mod env;
+pub mod gateway;
 pub mod http;
 pub mod layout;
 pub mod node;
+pub mod pki;
 pub mod process;
+pub mod tls_node;
 
 pub use auth::Users;
 pub use clients::oras::{Oras, Push};
 pub use clients::{skopeo::Skopeo, umoci::Umoci};
+pub use cluster::{push_small_image, Cluster, Member, SmallImage};
+pub use distribution::Distribution;
+pub use gateway::Gateway;
 pub use http::Registry;
 pub use layout::{oci_ref, Descriptor, Layout, Platform};
 pub use node::Node;
+pub use pki::TestPki;
+pub use tls_node::TlsNode;

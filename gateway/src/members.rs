@@ -4,7 +4,7 @@
 //! alive) and passive (a connection failure marks the member down at once),
 //! so requests for a dead member's repositories fail fast instead of hanging.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,12 +31,30 @@ pub(crate) struct Member {
     /// `host:port` as configured; how errors and metrics name it.
     pub(crate) name: String,
     scheme: &'static str,
-    up: AtomicBool,
+    health: AtomicU8,
+}
+
+/// What the last probe or request said about a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Health {
+    Up = 0,
+    Down = 1,
+    /// The member answered `508`: it is a gateway, so routing there loops.
+    Loop = 2,
 }
 
 impl Member {
     pub(crate) fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+        self.health() == Health::Up
+    }
+
+    fn health(&self) -> Health {
+        match self.health.load(Ordering::Relaxed) {
+            0 => Health::Up,
+            2 => Health::Loop,
+            _ => Health::Down,
+        }
     }
 }
 
@@ -91,7 +109,7 @@ impl Members {
             .map(|name| Member {
                 name: name.clone(),
                 scheme,
-                up: AtomicBool::new(true),
+                health: AtomicU8::new(Health::Up as u8),
             })
             .collect();
         Ok(Self {
@@ -145,11 +163,15 @@ impl Members {
         mut req: Request<UpstreamBody>,
     ) -> Result<Response<Incoming>, GatewayError> {
         let member = &self.list[index];
-        if !member.is_up() {
-            return Err(GatewayError::MemberUnavailable {
-                member: member.name.clone(),
-                reason: "failing health checks".into(),
-            });
+        match member.health() {
+            Health::Up => {}
+            Health::Loop => return Err(GatewayError::Loop),
+            Health::Down => {
+                return Err(GatewayError::MemberUnavailable {
+                    member: member.name.clone(),
+                    reason: "failing health checks".into(),
+                })
+            }
         }
         req.headers_mut()
             .insert(HOP_HEADER, http::HeaderValue::from_static("1"));
@@ -160,7 +182,7 @@ impl Members {
                 self.metrics
                     .upstream_failure(&member.name, if connect { "connect" } else { "protocol" });
                 if connect {
-                    self.mark(index, false);
+                    self.mark(index, Health::Down);
                 }
                 Err(GatewayError::MemberUnavailable {
                     member: member.name.clone(),
@@ -177,19 +199,24 @@ impl Members {
         }
     }
 
-    fn mark(&self, index: usize, up: bool) {
+    fn mark(&self, index: usize, health: Health) {
         let member = &self.list[index];
-        if member.up.swap(up, Ordering::Relaxed) != up {
-            if up {
-                tracing::info!(member = %member.name, "member is healthy again");
-            } else {
-                tracing::warn!(member = %member.name, "member marked down");
+        let before = member.health.swap(health as u8, Ordering::Relaxed);
+        if before != health as u8 {
+            match health {
+                Health::Up => tracing::info!(member = %member.name, "member is healthy again"),
+                Health::Down => tracing::warn!(member = %member.name, "member marked down"),
+                Health::Loop => {
+                    tracing::error!(member = %member.name, "member is a Flotilla gateway: requests for it would loop")
+                }
             }
         }
-        self.metrics.set_member_up(&member.name, up);
+        self.metrics
+            .set_member_up(&member.name, health == Health::Up);
     }
 
-    /// Probes every member forever: `GET /v2/`, alive on 200 or 401.
+    /// Probes every member forever: `GET /v2/`, alive on 200 or 401; a `508`
+    /// means the member is itself a gateway, which is a loop, not an outage.
     pub(crate) async fn probe_forever(self: Arc<Self>, interval: Duration, timeout: Duration) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -207,11 +234,15 @@ impl Members {
         let mut req = Request::get(uri).body(empty()).unwrap_or_default();
         req.headers_mut()
             .insert(HOP_HEADER, http::HeaderValue::from_static("1"));
-        let alive = match tokio::time::timeout(timeout, self.client.request(req)).await {
-            Ok(Ok(resp)) => matches!(resp.status(), StatusCode::OK | StatusCode::UNAUTHORIZED),
-            _ => false,
+        let health = match tokio::time::timeout(timeout, self.client.request(req)).await {
+            Ok(Ok(resp)) => match resp.status() {
+                StatusCode::OK | StatusCode::UNAUTHORIZED => Health::Up,
+                StatusCode::LOOP_DETECTED => Health::Loop,
+                _ => Health::Down,
+            },
+            _ => Health::Down,
         };
-        self.mark(index, alive);
+        self.mark(index, health);
     }
 }
 

@@ -73,8 +73,13 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
                 .with_context(|| format!("http.address/http.port: cannot bind {addr}"))?;
+            let scheme = if cfg.http.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             // The one line on stdout: tests and scripts read the bound port from it.
-            println!("listening on http://{}", listener.local_addr()?);
+            println!("listening on {scheme}://{}", listener.local_addr()?);
             flotilla_node::serve(listener, cfg, shutdown_signal()).await
         }
     }

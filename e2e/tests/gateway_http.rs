@@ -1,0 +1,143 @@
+//! The gateway as HTTP infrastructure: HTTP/2 cleartext clients, Prometheus metrics, load-balancer probes.
+
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use flotilla_e2e::cluster::expect_status;
+use flotilla_e2e::layout::{seeded_bytes, sha256_digest, OCI_EMPTY, OCI_MANIFEST};
+use flotilla_e2e::{push_small_image, Cluster, Descriptor};
+use reqwest::blocking::Client;
+use reqwest::Version;
+use serde_json::json;
+use tokio::time::Instant;
+
+#[test]
+fn an_http2_prior_knowledge_client_pushes_and_pulls_through_the_gateway() -> Result<()> {
+    let cluster = Cluster::start(3)?;
+    let base = cluster.gateway().url();
+    let h2c = Client::builder().http2_prior_knowledge().build()?;
+    let repo = "h2c/artifact";
+
+    let ping = h2c.get(format!("{base}/v2/")).send()?;
+    assert_eq!(ping.version(), Version::HTTP_2);
+    assert_eq!(ping.status(), 200);
+    let layer = seeded_bytes("over h2c", 100_000);
+    let layer_digest = sha256_digest(&layer);
+    let empty = Descriptor::of(OCI_EMPTY, b"{}");
+    for (bytes, digest) in [
+        (layer.clone(), layer_digest.clone()),
+        (b"{}".to_vec(), empty.digest.clone()),
+    ] {
+        let start = h2c
+            .post(format!("{base}/v2/{repo}/blobs/uploads/"))
+            .send()?;
+        let start = expect_status(start, 202, "POST over h2c")?;
+        let session = start.headers()["location"].to_str()?.to_owned();
+        let url = if session.starts_with('/') {
+            format!("{base}{session}")
+        } else {
+            session
+        };
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let put = h2c
+            .put(format!("{url}{separator}digest={digest}"))
+            .header("Content-Type", "application/octet-stream")
+            .body(bytes)
+            .send()?;
+        assert_eq!(put.version(), Version::HTTP_2);
+        expect_status(put, 201, "PUT over h2c")?;
+    }
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": empty.to_json(),
+        "layers": [Descriptor::of("application/octet-stream", &layer).to_json()],
+    }))?;
+    let put = h2c
+        .put(format!("{base}/v2/{repo}/manifests/v1"))
+        .header("Content-Type", OCI_MANIFEST)
+        .body(manifest.clone())
+        .send()?;
+    expect_status(put, 201, "manifest PUT over h2c")?;
+
+    let got = h2c
+        .get(format!("{base}/v2/{repo}/manifests/v1"))
+        .header("Accept", OCI_MANIFEST)
+        .send()?;
+    assert_eq!(got.version(), Version::HTTP_2);
+    assert_eq!(got.bytes()?.to_vec(), manifest);
+    let blob = h2c
+        .get(format!("{base}/v2/{repo}/blobs/{layer_digest}"))
+        .send()?;
+    assert_eq!(blob.bytes()?.to_vec(), layer);
+    cluster.ensure_only_on_owner(repo)
+}
+
+#[test]
+fn metrics_count_manifest_requests_in_prometheus_text() -> Result<()> {
+    let cluster = Cluster::start(3)?;
+    let http = cluster.gateway().http();
+    push_small_image(&http, "metrics/app", "v1")?;
+    for _ in 0..3 {
+        http.manifest("metrics/app", "v1")?;
+    }
+
+    let response = http.get("/metrics").send()?;
+
+    assert_eq!(response.status(), 200);
+    let text = response.text()?;
+    let manifest_requests: f64 = text
+        .lines()
+        .filter(|line| {
+            line.starts_with("flotilla_gateway_requests_total{")
+                && line.contains("class=\"manifest\"")
+        })
+        .map(|line| {
+            line.rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .with_context(|| format!("unparsable sample {line}"))
+        })
+        .sum::<Result<f64>>()?;
+    // One PUT and three GETs.
+    assert!(
+        manifest_requests >= 4.0,
+        "{manifest_requests} manifest requests counted:\n{text}"
+    );
+    Ok(())
+}
+
+#[test]
+fn readyz_and_livez_answer_200_while_members_are_up() -> Result<()> {
+    let cluster = Cluster::start(3)?;
+    let http = cluster.gateway().http();
+
+    assert_eq!(http.get("/livez").send()?.status(), 200);
+    assert_eq!(http.get("/readyz").send()?.status(), 200);
+    Ok(())
+}
+
+#[test]
+fn readyz_turns_503_once_no_member_is_reachable() -> Result<()> {
+    let mut cluster = Cluster::start(2)?;
+    for i in 0..2 {
+        cluster.member_mut(i).kill()?;
+    }
+    let http = cluster.gateway().http();
+
+    // Probes run every 500 ms; give them a few rounds.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut status = http.get("/readyz").send()?.status();
+    while status != 503 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+        status = http.get("/readyz").send()?.status();
+    }
+    assert_eq!(status, 503, "readyz with every member dead");
+    assert_eq!(
+        http.get("/livez").send()?.status(),
+        200,
+        "the process itself is alive"
+    );
+    Ok(())
+}
