@@ -9,6 +9,7 @@
 //! - `api`: the route table ([`route`]), one file per family of routes, and the hyper service.
 //! - `auth`: htpasswd authentication and zot's `accessControl` authorization.
 //! - `storage`: one OCI image layout per repository; atomic blobs, manifests and uploads.
+//! - [`graphql`]: zot's search schema and a GraphQL engine over it (validation, projection, introspection).
 //! - [`error`]: the one error type and its mapping to OCI error JSON.
 //! - [`paging`]: zot's `n`/`last` page cutting and `Link` headers, shared with the gateway's merged catalog.
 //! - [`digest`], [`name`]: the two validated identifiers every route carries.
@@ -24,6 +25,7 @@ mod auth;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod graphql;
 pub mod listener;
 pub mod name;
 pub mod paging;
