@@ -1,0 +1,220 @@
+//! zot's paging, sorting and ranking rules for search results (zot-reference §1.3, §1.6), as pure functions the node and the gateway share.
+
+use std::cmp::Ordering;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// `SortCriteria`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Criteria {
+    Relevance,
+    UpdateTime,
+    AlphabeticAsc,
+    AlphabeticDsc,
+    Severity,
+    Stars,
+    Downloads,
+}
+
+impl Criteria {
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "RELEVANCE" => Self::Relevance,
+            "UPDATE_TIME" => Self::UpdateTime,
+            "ALPHABETIC_ASC" => Self::AlphabeticAsc,
+            "ALPHABETIC_DSC" => Self::AlphabeticDsc,
+            "SEVERITY" => Self::Severity,
+            "STARS" => Self::Stars,
+            "DOWNLOADS" => Self::Downloads,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Relevance => "RELEVANCE",
+            Self::UpdateTime => "UPDATE_TIME",
+            Self::AlphabeticAsc => "ALPHABETIC_ASC",
+            Self::AlphabeticDsc => "ALPHABETIC_DSC",
+            Self::Severity => "SEVERITY",
+            Self::Stars => "STARS",
+            Self::Downloads => "DOWNLOADS",
+        }
+    }
+}
+
+/// A `requestedPage` with zot's defaults applied: absent limit and offset are 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+    pub sort_by: Criteria,
+}
+
+impl Page {
+    /// Reads a coerced `requestedPage` argument (or its absence), with the
+    /// query's default `sortBy`. Negative values are zot's errors.
+    pub fn read(requested: Option<&Value>, default: Criteria) -> Result<Self, String> {
+        let get = |key: &str| requested.and_then(|r| r.get(key)).filter(|v| !v.is_null());
+        let limit = get("limit").and_then(Value::as_i64).unwrap_or(0);
+        let offset = get("offset").and_then(Value::as_i64).unwrap_or(0);
+        let sort_by = get("sortBy")
+            .and_then(Value::as_str)
+            .and_then(Criteria::parse)
+            .unwrap_or(default);
+        if limit < 0 {
+            return Err("pagination limit has negative value".into());
+        }
+        if offset < 0 {
+            return Err("pagination offset has negative value".into());
+        }
+        Ok(Self {
+            limit,
+            offset,
+            sort_by,
+        })
+    }
+
+    /// zot's page cut (§1.3.2): `[offset, offset+limit)`, where limit 0 and
+    /// offset 0 mean everything and limit 0 with an offset means nothing.
+    pub fn range(&self, len: usize) -> std::ops::Range<usize> {
+        let len = len as i64;
+        let (mut start, mut end) = (self.offset, self.offset.saturating_add(self.limit));
+        if start >= len {
+            start = len;
+            end = len;
+        }
+        if end >= len {
+            end = len;
+        }
+        if start == 0 && end == 0 {
+            return 0..len as usize;
+        }
+        start as usize..end as usize
+    }
+
+    /// Cuts a sorted list; returns the page and `(TotalCount, ItemCount)`.
+    pub fn cut<T>(&self, mut items: Vec<T>) -> (Vec<T>, (usize, usize)) {
+        let total = items.len();
+        let range = self.range(total);
+        let page: Vec<T> = items.drain(range).collect();
+        let count = page.len();
+        (page, (total, count))
+    }
+}
+
+/// What an image is sorted by.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageKey<'a> {
+    pub repo: &'a str,
+    pub tag: &'a str,
+    pub last_updated: Option<OffsetDateTime>,
+    pub downloads: i64,
+}
+
+/// What a repository is sorted by.
+#[derive(Debug, Clone, Copy)]
+pub struct RepoKey<'a> {
+    pub name: &'a str,
+    pub rank: i64,
+    pub last_updated: Option<OffsetDateTime>,
+    pub downloads: i64,
+}
+
+/// zot's message for a criteria a list cannot be sorted by (the image
+/// finder says "repos" too, as zot's does).
+fn unsupported(criteria: Criteria) -> String {
+    format!(
+        "sorting repos by '{}' is not supported the pagination sort criteria is not supported",
+        criteria.as_str()
+    )
+}
+
+/// zot's image comparators (`getImgSortFunctions`): RELEVANCE is alphabetic.
+pub fn image_order(
+    criteria: Criteria,
+) -> Result<fn(&ImageKey<'_>, &ImageKey<'_>) -> Ordering, String> {
+    Ok(match criteria {
+        Criteria::AlphabeticAsc | Criteria::Relevance => {
+            |a, b| (a.repo, a.tag).cmp(&(b.repo, b.tag))
+        }
+        Criteria::AlphabeticDsc => |a, b| (b.repo, b.tag).cmp(&(a.repo, a.tag)),
+        Criteria::UpdateTime => |a, b| newest_first(a.last_updated, b.last_updated),
+        Criteria::Downloads => |a, b| b.downloads.cmp(&a.downloads),
+        other => return Err(unsupported(other)),
+    })
+}
+
+/// zot's repository comparators (`getRepoSortFunctions`): RELEVANCE is rank ascending.
+pub fn repo_order(
+    criteria: Criteria,
+) -> Result<fn(&RepoKey<'_>, &RepoKey<'_>) -> Ordering, String> {
+    Ok(match criteria {
+        Criteria::AlphabeticAsc => |a, b| a.name.cmp(b.name),
+        Criteria::AlphabeticDsc => |a, b| b.name.cmp(a.name),
+        Criteria::Relevance => |a, b| a.rank.cmp(&b.rank),
+        Criteria::UpdateTime => |a, b| newest_first(a.last_updated, b.last_updated),
+        Criteria::Downloads => |a, b| b.downloads.cmp(&a.downloads),
+        other => return Err(unsupported(other)),
+    })
+}
+
+/// Newest first; a missing or zero time sorts last.
+pub fn newest_first(a: Option<OffsetDateTime>, b: Option<OffsetDateTime>) -> Ordering {
+    let known =
+        |t: Option<OffsetDateTime>| t.filter(|t| *t != OffsetDateTime::UNIX_EPOCH && t.year() > 1);
+    match (known(a), known(b)) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(a), Some(b)) => b.cmp(&a),
+    }
+}
+
+/// Parses a `Time` as the schema writes it (RFC 3339, nanoseconds optional).
+pub fn parse_time(value: &Value) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(
+        value.as_str()?,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()
+}
+
+/// zot's `RankRepoName`: lower is a better match, -1 no match (§1.6).
+pub fn rank_repo_name(search: &str, repo: &str) -> i64 {
+    const HIGH: i64 = 1;
+    const MEDIUM: i64 = 10;
+    const LOW: i64 = 100;
+    let search = search.trim_matches('/');
+    let s: Vec<&str> = search.split('/').collect();
+    let r: Vec<&str> = repo.split('/').collect();
+    if s.len() > r.len() {
+        return -1;
+    }
+    if search == repo {
+        return 0;
+    }
+    let index = |hay: &str, needle: &str| hay.find(needle).map(|i| i as i64);
+    let last = r[r.len() - 1];
+    if s.len() == 1 {
+        if let Some(i) = index(last, search) {
+            return (i + 1) * HIGH;
+        }
+        if let Some(i) = index(r[0], search) {
+            return (i + 1) * MEDIUM;
+        }
+    }
+    if s[..s.len() - 1] == r[..s.len() - 1] {
+        if let Some(i) = index(last, s[s.len() - 1]) {
+            return (i + 1) * HIGH;
+        }
+    }
+    if repo.starts_with(search) {
+        return MEDIUM;
+    }
+    index(repo, search).map_or(-1, |i| (i + 1) * LOW)
+}
+
+#[cfg(test)]
+mod tests;
