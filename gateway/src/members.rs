@@ -93,6 +93,9 @@ impl Members {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(1024)
+            // A slow client must not let a member's bytes pile up in the
+            // gateway: hyper's default lets each connection buffer ~400 KiB.
+            .http1_max_buf_size(flotilla_node::listener::MAX_BUF)
             .build(connector);
         let scheme = if config.cluster.tls.is_some() {
             "https"

@@ -12,6 +12,11 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+/// The most an HTTP/1 connection buffers when reading: enough for any
+/// request head, and small enough that hundreds of concurrent transfers
+/// stay within a few MiB (hyper's default grows to ~400 KiB each).
+pub const MAX_BUF: usize = 64 * 1024;
+
 /// Accepts connections until `shutdown` resolves, serving each with the
 /// service `make_service(peer)` returns. Then `on_drain` runs (a gateway
 /// turns `/readyz` to 503 there), the listener closes, and open connections
@@ -31,7 +36,8 @@ pub async fn run<M, S, B>(
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().max_buf_size(MAX_BUF);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
