@@ -14,8 +14,8 @@ use tokio::net::TcpListener;
 
 /// The most an HTTP/1 connection buffers when reading: enough for any
 /// request head, and small enough that hundreds of concurrent transfers
-/// stay within a few MiB (hyper's default grows to ~400 KiB each).
-pub const MAX_BUF: usize = 64 * 1024;
+/// stay within a few MiB (hyper's default grows to ~400 KiB each); 128 KiB keeps large pulls at full speed.
+pub const MAX_BUF: usize = 128 * 1024;
 
 /// Accepts connections until `shutdown` resolves, serving each with the
 /// service `make_service(peer)` returns. Then `on_drain` runs (a gateway

@@ -15,20 +15,21 @@ impl Store {
     /// of zot's local driver (zot-reference §2.3.1).
     pub(crate) async fn catalog(&self) -> std::io::Result<Vec<String>> {
         let root = self.root.clone();
-        let candidates = tokio::task::spawn_blocking(move || walk(&root))
+        // One blocking task for the whole walk: per-directory async stats
+        // cost a thread hand-off each, which dominated large catalogs.
+        tokio::task::spawn_blocking(move || walk(&root))
             .await
-            .map_err(std::io::Error::other)??;
-        let mut repos = Vec::with_capacity(candidates.len());
-        for name in candidates {
-            if self.repo_exists(&name).await {
-                repos.push(name);
-            }
-        }
-        Ok(repos)
+            .map_err(std::io::Error::other)?
     }
 }
 
-/// Directories under `root` whose names are valid repository names, in walk order.
+/// zot's `ValidateRepo` for the local driver, synchronously: `oci-layout`,
+/// `index.json` and a `blobs/` directory.
+fn is_layout(dir: &std::path::Path) -> bool {
+    dir.join("oci-layout").exists() && dir.join("index.json").exists() && dir.join("blobs").is_dir()
+}
+
+/// Repositories under `root`, in walk order.
 fn walk(root: &std::path::Path) -> std::io::Result<Vec<String>> {
     let mut out = Vec::new();
     let mut stack: Vec<(PathBuf, String)> = vec![(root.to_path_buf(), String::new())];
@@ -62,7 +63,7 @@ fn walk(root: &std::path::Path) -> std::io::Result<Vec<String>> {
             };
             stack.push((dir.join(&name), rel));
         }
-        if !prefix.is_empty() && crate::name::is_valid(&prefix) {
+        if !prefix.is_empty() && crate::name::is_valid(&prefix) && is_layout(&dir) {
             out.push(prefix);
         }
     }
