@@ -161,6 +161,8 @@ pub struct Limits {
     pub merged_body_bytes: usize,
     /// Most `Link` pages followed per member for one catalog; default 10000.
     pub catalog_pages: usize,
+    /// Largest search request body (POST JSON) read; default 1 MiB. Over it: 413.
+    pub search_request_bytes: usize,
 }
 
 impl Default for Limits {
@@ -168,6 +170,7 @@ impl Default for Limits {
         Self {
             merged_body_bytes: 64 << 20,
             catalog_pages: 10_000,
+            search_request_bytes: 1 << 20,
         }
     }
 }

@@ -85,7 +85,11 @@ impl Gateway {
                 )
             }
             Route::Catalog => (crate::catalog::catalog(self, client, req).await, "*".into()),
-            Route::Search | Route::UserPrefs { repo: None } | Route::AnyMember { .. } => {
+            Route::Search => (
+                crate::search::engine::handle(self, client, req).await,
+                "*".into(),
+            ),
+            Route::UserPrefs { repo: None } | Route::AnyMember { .. } => {
                 match self.members.pick() {
                     Ok(index) => self.forward(index, client, req).await,
                     Err(err) => (Err(err), String::new()),

@@ -13,6 +13,7 @@
 //! - [`members`]: the pooled client to members, their health, the hop header.
 //! - [`placement`]: `owner(repo)`, rendezvous or zot's modulo.
 //! - [`config`]: zot's JSON keys (`http`, `cluster`) plus Flotilla's own, validated once.
+//! - `search`: the GraphQL engine: plan each root field, fan out, merge by schema path.
 //! - [`error`]: the one error type, mapped once to OCI error JSON.
 //! - [`server`]: the listener (HTTP/1.1, HTTP/2, TLS) and graceful drain.
 //! - `metrics`: Prometheus metrics.
@@ -30,6 +31,7 @@ mod mount;
 pub mod placement;
 mod proxy;
 pub mod route;
+mod search;
 mod server;
 
 pub use server::serve;

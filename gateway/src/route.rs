@@ -8,7 +8,7 @@
 //! | `POST /v2/<name>/blobs/uploads/?mount=D&from=F` | `Mount` | copy `D` from `owner(F)` when owners differ, else proxy-once |
 //! | `/v2/<name>/…` with a name outside the grammar | `InvalidName` | `400 NAME_INVALID`, no member contacted |
 //! | `/v2/_catalog` | `Catalog` | fan-out to every member, merge, page as zot |
-//! | `/v2/_zot/ext/search` | `Search` | any healthy member (the GraphQL engine is its own piece) |
+//! | `/v2/_zot/ext/search` | `Search` | the GraphQL engine: each root field planned (`search::plan`) |
 //! | `/v2/_zot/ext/userprefs?repo=R` | `UserPrefs` | proxy-once to `owner(R)` |
 //! | `/v2/`, `/v2/_oci/ext/discover`, `/v2/_zot/ext/mgmt`, anything else | `AnyMember` | any healthy member |
 

@@ -1,0 +1,319 @@
+//! Executing a search request for the fleet: read it, plan each root field, run the plan against members, stitch the answers under their keys.
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde_json::{json, Map, Value};
+
+use flotilla_node::graphql::error::GqlError;
+use flotilla_node::graphql::normalize::{self, Selected};
+use flotilla_node::graphql::schema::SEARCH;
+use flotilla_node::graphql::{self, transport};
+
+use super::merge::{self, Part};
+use super::plan::{self, Strategy};
+use super::render::document;
+use crate::error::GatewayError;
+use crate::gateway::{text, Gateway};
+use crate::members::UpstreamBody;
+use crate::proxy::{self, Client};
+use crate::server::Body;
+
+/// `extensions.code` of the error a member that could not answer leaves behind.
+const MEMBER_UNAVAILABLE: &str = "MEMBER_UNAVAILABLE";
+
+/// One member's answer to one sub-request.
+enum Answer {
+    /// `data[key]` (`None` when the member answered null) and the member's own errors.
+    Data(Option<Value>, Vec<GqlError>),
+    /// The member refused the caller's credentials: the client gets that answer as is.
+    Refused(Response<Body>),
+}
+
+pub(crate) async fn handle(
+    gw: &Gateway,
+    client: &Client,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, GatewayError> {
+    let (parts, body) = req.into_parts();
+    if parts.method == Method::OPTIONS {
+        let index = gw.members.pick()?;
+        let req = Request::from_parts(parts, body);
+        return gw.forward(index, client, req).await.0;
+    }
+    let body = Limited::new(body, gw.config.limits.search_request_bytes)
+        .collect()
+        .await;
+    let body = match body {
+        Ok(body) => body.to_bytes(),
+        Err(_) => {
+            let err = GqlError::new(format!(
+                "request body over {} bytes (limits.searchRequestBytes)",
+                gw.config.limits.search_request_bytes
+            ));
+            return Ok(respond(&graphql::Response::rejected(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                vec![err],
+            )));
+        }
+    };
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let request = match transport::read(&parts.method, parts.uri.query(), content_type, &body) {
+        Ok(request) => request,
+        Err(rejected) => return Ok(respond(&rejected)),
+    };
+    let fields = match normalize::normalize(&SEARCH, &request) {
+        Ok(fields) => fields,
+        Err(errors) => {
+            return Ok(respond(&graphql::Response::rejected(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+            )))
+        }
+    };
+    let answers = join_all(
+        fields
+            .iter()
+            .map(|field| resolve(gw, client, &parts, field)),
+    )
+    .await;
+    let mut data = Map::new();
+    let mut errors = Vec::new();
+    let mut null = false;
+    for (field, answer) in fields.iter().zip(answers) {
+        match answer {
+            Answer::Refused(resp) => return Ok(resp),
+            Answer::Data(value, mut field_errors) => {
+                errors.append(&mut field_errors);
+                match value {
+                    Some(value) => {
+                        data.insert(field.key.clone(), value);
+                    }
+                    // Every root field of zot's schema is non-null: one null nulls `data`.
+                    None => null = true,
+                }
+            }
+        }
+    }
+    let response = graphql::Response {
+        status: StatusCode::OK,
+        errors,
+        data: (!null).then_some(Value::Object(data)),
+    };
+    Ok(respond(&response))
+}
+
+/// One root field, by its strategy.
+async fn resolve(
+    gw: &Gateway,
+    client: &Client,
+    parts: &http::request::Parts,
+    field: &Selected,
+) -> Answer {
+    match plan::strategy(field, &gw.ring, gw.config.meta_db) {
+        Strategy::Local => local(field).await,
+        Strategy::Owner(index) => ask(gw, client, parts, index, field).await,
+        Strategy::Any => match gw.members.pick() {
+            Ok(index) => ask(gw, client, parts, index, field).await,
+            Err(err) => Answer::Data(None, vec![unavailable(field, &err)]),
+        },
+        Strategy::FanOut(kind) => {
+            let result_type = SEARCH
+                .query_type()
+                .field(&field.name)
+                .map(|f| f.ty.base().to_owned())
+                .unwrap_or_default();
+            match merge::rewrite(field, kind, &result_type) {
+                Some(plan) => fan_out(gw, client, parts, field, &plan).await,
+                None => match gw.members.pick() {
+                    Ok(index) => ask(gw, client, parts, index, field).await,
+                    Err(err) => Answer::Data(None, vec![unavailable(field, &err)]),
+                },
+            }
+        }
+        Strategy::LayerRelation { .. } | Strategy::CveDiff => Answer::Data(
+            None,
+            vec![GqlError::new(format!(
+                "{} is not answered across members by this gateway yet",
+                field.name
+            ))
+            .path(vec![json!(field.key)])
+            .at(field.location)],
+        ),
+    }
+}
+
+/// Introspection from the gateway's own copy of the schema.
+async fn local(field: &Selected) -> Answer {
+    struct NoFields;
+    impl graphql::Resolver for NoFields {
+        async fn resolve(&self, field: &Selected) -> Result<Value, GqlError> {
+            Err(GqlError::new(format!("{} is not local", field.name)))
+        }
+    }
+    let request = normalize::Request {
+        query: document(&SEARCH, field),
+        ..normalize::Request::default()
+    };
+    let response = graphql::execute(&SEARCH, &request, &NoFields).await;
+    Answer::Data(
+        response.data.and_then(|d| d.get(&field.key).cloned()),
+        response.errors,
+    )
+}
+
+/// Fans a rewritten field out to every member and merges what comes back.
+async fn fan_out(
+    gw: &Gateway,
+    client: &Client,
+    parts: &http::request::Parts,
+    field: &Selected,
+    plan: &merge::FanOut,
+) -> Answer {
+    let asks = (0..gw.members.len()).map(|i| ask(gw, client, parts, i, &plan.rewritten));
+    let mut collected = Vec::new();
+    let mut errors = Vec::new();
+    for (member, answer) in join_all(asks).await.into_iter().enumerate() {
+        match answer {
+            Answer::Refused(resp) => return Answer::Refused(resp),
+            Answer::Data(Some(value), _) => collected.push(Part { member, value }),
+            Answer::Data(None, member_errors) => {
+                let unavailable = member_errors
+                    .iter()
+                    .any(|e| code(e) == Some(MEMBER_UNAVAILABLE));
+                if !unavailable {
+                    // zot's own error (an unsupported sort, say): every member gives the same one.
+                    return Answer::Data(None, member_errors);
+                }
+                errors.extend(member_errors);
+            }
+        }
+    }
+    if collected.is_empty() {
+        // No member answered: there is nothing to merge, only the reasons.
+        return Answer::Data(None, errors);
+    }
+    match merge::merge(plan, &collected) {
+        Ok(value) => Answer::Data(Some(value), errors),
+        Err(message) => Answer::Data(
+            None,
+            vec![GqlError::new(message)
+                .path(vec![json!(field.key)])
+                .at(field.location)],
+        ),
+    }
+}
+
+fn code(err: &GqlError) -> Option<&str> {
+    err.extensions.as_ref()?.get("code")?.as_str()
+}
+
+/// Sends one root field to member `index` with the client's credentials.
+async fn ask(
+    gw: &Gateway,
+    client: &Client,
+    parts: &http::request::Parts,
+    index: usize,
+    field: &Selected,
+) -> Answer {
+    match ask_member(gw, client, parts, index, field).await {
+        Ok(answer) => answer,
+        Err(err) => Answer::Data(None, vec![unavailable(field, &err)]),
+    }
+}
+
+async fn ask_member(
+    gw: &Gateway,
+    client: &Client,
+    parts: &http::request::Parts,
+    index: usize,
+    field: &Selected,
+) -> Result<Answer, GatewayError> {
+    let member = gw.members.get(index).name.clone();
+    let bad = |reason: String| GatewayError::BadMember {
+        member: member.clone(),
+        reason,
+    };
+    let body = serde_json::to_vec(&json!({ "query": document(&SEARCH, field) }))
+        .map_err(|e| bad(e.to_string()))?;
+    let mut up = proxy::request_head(&gw.members, index, client, parts)?;
+    *up.method_mut() = Method::POST;
+    *up.uri_mut() = gw.members.uri(index, "/v2/_zot/ext/search")?;
+    let headers = up.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CONTENT_LENGTH, http::HeaderValue::from(body.len()));
+    headers.remove(header::ACCEPT_ENCODING);
+    *up.body_mut() = full(body);
+    let resp = tokio::time::timeout(gw.config.timeouts.fan_out, gw.members.send(index, up))
+        .await
+        .map_err(|_| GatewayError::MemberTimeout {
+            member: member.clone(),
+            after: gw.config.timeouts.fan_out,
+        })??;
+    match resp.status() {
+        StatusCode::OK | StatusCode::UNPROCESSABLE_ENTITY => {}
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            let origin = proxy::original_host(&parts.headers, &parts.uri);
+            return Ok(Answer::Refused(proxy::client_response(
+                &gw.members,
+                origin.as_deref(),
+                client.scheme,
+                resp,
+            )));
+        }
+        status => return Err(bad(format!("search answered {status}"))),
+    }
+    let bytes = Limited::new(resp.into_body(), gw.config.limits.merged_body_bytes)
+        .collect()
+        .await
+        .map_err(|e| bad(format!("search body: {e}")))?
+        .to_bytes();
+    let answer: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| bad(format!("search answer is not JSON: {e}")))?;
+    let errors = match answer.get("errors") {
+        // A member's own errors pass through unchanged.
+        Some(errors) => serde_json::from_value::<Vec<GqlError>>(errors.clone())
+            .map_err(|e| bad(format!("malformed errors: {e}")))?,
+        None => Vec::new(),
+    };
+    let value = answer
+        .get("data")
+        .and_then(|d| d.get(&field.key))
+        .filter(|v| !v.is_null())
+        .cloned();
+    Ok(Answer::Data(value, errors))
+}
+
+/// The error a member that could not answer leaves in `errors`, naming it.
+fn unavailable(field: &Selected, err: &GatewayError) -> GqlError {
+    let mut e = GqlError::new(err.to_string())
+        .path(vec![json!(field.key)])
+        .at(field.location)
+        .code(MEMBER_UNAVAILABLE);
+    if let (Some(ext), Some(member)) = (e.extensions.as_mut(), err.member()) {
+        ext.insert("member".into(), json!(member));
+    }
+    e
+}
+
+fn full(body: Vec<u8>) -> UpstreamBody {
+    http_body_util::Full::new(Bytes::from(body))
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn respond(response: &graphql::Response) -> Response<Body> {
+    text(
+        response.status,
+        "application/json",
+        response.to_bytes().into(),
+    )
+}

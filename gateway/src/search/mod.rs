@@ -1,0 +1,12 @@
+//! The GraphQL engine for `/v2/_zot/ext/search`: answer for the whole fleet as one zot holding all the data would.
+//!
+//! # Layout
+//! - [`engine`]: one request: read, plan, ask members, merge, stitch.
+//! - [`plan`]: the strategy table, one row per Query field.
+//! - [`render`]: a planned field back to GraphQL text for a member.
+//! - [`merge`]: the fan-out rewrite (top-k, reserved keys) and the merge by schema path.
+
+pub(crate) mod engine;
+pub(crate) mod merge;
+pub(crate) mod plan;
+pub(crate) mod render;
