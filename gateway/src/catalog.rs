@@ -116,11 +116,10 @@ async fn member_catalog(
         match resp.status() {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                let origin = proxy::original_host(&parts.headers, &parts.uri);
+                let origin = proxy::origin(&parts.headers, &parts.uri, client);
                 return Ok(Part::Refused(proxy::client_response(
                     &gw.members,
-                    origin.as_deref(),
-                    client.scheme,
+                    &origin,
                     resp,
                 )));
             }

@@ -134,6 +134,11 @@ pub struct Timeouts {
     /// For one probe; default 1s.
     #[serde(deserialize_with = "duration")]
     pub probe: Duration,
+    /// After SIGTERM, keep accepting for this long with `/readyz` at 503, so
+    /// a load balancer's health check moves traffic away before connections
+    /// are refused; default 0s (set it to the balancer's check interval).
+    #[serde(deserialize_with = "duration")]
+    pub drain_delay: Duration,
     /// In-flight requests may finish for this long after SIGTERM; default 30s.
     #[serde(deserialize_with = "duration")]
     pub drain: Duration,
@@ -147,6 +152,7 @@ impl Default for Timeouts {
             fan_out: Duration::from_secs(30),
             probe_interval: Duration::from_secs(2),
             probe: Duration::from_secs(1),
+            drain_delay: Duration::ZERO,
             drain: Duration::from_secs(30),
         }
     }

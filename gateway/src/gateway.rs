@@ -106,16 +106,11 @@ impl Gateway {
         req: Request<Incoming>,
     ) -> (Result<Response<Body>, GatewayError>, String) {
         let member = self.members.get(index).name.clone();
-        let origin = proxy::original_host(req.headers(), req.uri());
+        let origin = proxy::origin(req.headers(), req.uri(), client);
         let result = async {
             let up = proxy::upstream_request(&self.members, index, client, req)?;
             let resp = self.members.send(index, up).await?;
-            Ok(proxy::client_response(
-                &self.members,
-                origin.as_deref(),
-                client.scheme,
-                resp,
-            ))
+            Ok(proxy::client_response(&self.members, &origin, resp))
         }
         .await;
         (result, member)

@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use flotilla_gateway::config::Config;
 use flotilla_gateway::placement::Ring;
+use flotilla_node::process;
 
 #[derive(Parser)]
 #[command(
@@ -69,19 +70,10 @@ async fn main() -> anyhow::Result<()> {
             if let Some(port) = port {
                 cfg.http.port = port;
             }
-            init_logging(cfg.log.level.as_deref().unwrap_or("info"));
-            let addr = format!("{}:{}", cfg.http.address, cfg.http.port);
-            let listener = tokio::net::TcpListener::bind(&addr)
-                .await
-                .with_context(|| format!("http.address/http.port: cannot bind {addr}"))?;
-            let scheme = if cfg.http.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            // The one line on stdout: tests and scripts read the bound port from it.
-            println!("listening on {scheme}://{}", listener.local_addr()?);
-            flotilla_gateway::serve(listener, cfg, shutdown_signal()).await
+            process::init_logging(cfg.log.level.as_deref().unwrap_or("info"));
+            let listener =
+                process::bind(&cfg.http.address, cfg.http.port, cfg.http.tls.is_some()).await?;
+            flotilla_gateway::serve(listener, cfg, process::shutdown_signal()).await
         }
     }
 }
@@ -90,33 +82,4 @@ fn load(path: &Path) -> anyhow::Result<Config> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config {}", path.display()))?;
     Ok(Config::parse(&text)?.validate()?)
-}
-
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-/// SIGTERM (what orchestrators send) or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }

@@ -59,25 +59,11 @@ pub(crate) async fn mount(
         .members
         .send(target, head(target, Method::POST, &open)?)
         .await?;
-    let origin = proxy::original_host(&parts.headers, &parts.uri);
+    let origin = proxy::origin(&parts.headers, &parts.uri, client);
     match session.status() {
-        StatusCode::CREATED => {
-            return Ok(proxy::client_response(
-                &gw.members,
-                origin.as_deref(),
-                client.scheme,
-                session,
-            ))
-        }
+        StatusCode::CREATED => return Ok(proxy::client_response(&gw.members, &origin, session)),
         StatusCode::ACCEPTED => {}
-        _ => {
-            return Ok(proxy::client_response(
-                &gw.members,
-                origin.as_deref(),
-                client.scheme,
-                session,
-            ))
-        }
+        _ => return Ok(proxy::client_response(&gw.members, &origin, session)),
     }
     let member = gw.members.get(target).name.clone();
     let location = session
@@ -108,12 +94,7 @@ pub(crate) async fn mount(
         .boxed();
     let done = gw.members.send(target, put).await?;
     if done.status() != StatusCode::CREATED {
-        return Ok(proxy::client_response(
-            &gw.members,
-            origin.as_deref(),
-            client.scheme,
-            done,
-        ));
+        return Ok(proxy::client_response(&gw.members, &origin, done));
     }
     let mut resp = text(
         StatusCode::CREATED,

@@ -75,23 +75,44 @@ pub(crate) fn request_head(
     copy_end_to_end(&parts.headers, headers);
     headers.remove(header::HOST);
     headers.remove(ZOT_HOP);
-    let host = original_host(&parts.headers, &parts.uri);
-    append_forwarded(headers, client, host.as_deref());
+    append_forwarded(headers, &origin(&parts.headers, &parts.uri, client), client);
     Ok(up)
+}
+
+/// Where the client thinks it is talking to: what `Location` headers must name.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    scheme: String,
+    host: Option<String>,
+}
+
+/// The client's view of the gateway. A load balancer in front (terminating
+/// TLS, say) tells it in `X-Forwarded-Proto`/`-Host`; otherwise it is this
+/// listener and the `Host` the client asked for.
+pub(crate) fn origin(headers: &HeaderMap, uri: &Uri, client: &Client) -> Origin {
+    let forwarded = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
+    };
+    Origin {
+        scheme: forwarded("x-forwarded-proto").unwrap_or_else(|| client.scheme.to_owned()),
+        host: forwarded("x-forwarded-host").or_else(|| original_host(headers, uri)),
+    }
 }
 
 /// The member's response, made ready for the client.
 pub(crate) fn client_response(
     members: &Members,
-    origin: Option<&str>,
-    scheme: &str,
+    origin: &Origin,
     resp: Response<Incoming>,
 ) -> Response<crate::server::Body> {
     let (mut parts, body) = resp.into_parts();
     let mut headers = HeaderMap::with_capacity(parts.headers.len());
     copy_end_to_end(&parts.headers, &mut headers);
-    if let (Some(origin), Some(location)) = (origin, headers.get(header::LOCATION)) {
-        if let Some(rewritten) = rewrite_location(members, location, scheme, origin) {
+    if let (Some(host), Some(location)) = (&origin.host, headers.get(header::LOCATION)) {
+        if let Some(rewritten) = rewrite_location(members, location, &origin.scheme, host) {
             headers.insert(header::LOCATION, rewritten);
         }
     }
@@ -127,15 +148,17 @@ pub(crate) fn original_host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
         .or_else(|| uri.authority().map(|a| a.to_string()))
 }
 
-fn append_forwarded(headers: &mut HeaderMap, client: &Client, host: Option<&str>) {
+/// Appends the client to `X-Forwarded-For`; keeps a load balancer's
+/// `X-Forwarded-Proto`/`-Host`, or sets them from this listener.
+fn append_forwarded(headers: &mut HeaderMap, origin: &Origin, client: &Client) {
     let peer = client.peer.ip().to_string();
     let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prior) => format!("{prior}, {peer}"),
         None => peer,
     };
     set(headers, "x-forwarded-for", &forwarded_for);
-    set(headers, "x-forwarded-proto", client.scheme);
-    if let Some(host) = host {
+    set(headers, "x-forwarded-proto", &origin.scheme);
+    if let Some(host) = &origin.host {
         set(headers, "x-forwarded-host", host);
     }
 }
@@ -200,13 +223,26 @@ mod tests {
     fn forwarded_for_appends() {
         let client = Client {
             peer: "10.1.2.3:4444".parse().unwrap(),
-            scheme: "https",
+            scheme: "http",
         };
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.1"));
-        append_forwarded(&mut headers, &client, Some("registry.example:443"));
+        headers.insert(header::HOST, HeaderValue::from_static("gw:5000"));
+        let direct = origin(&headers, &Uri::from_static("/v2/"), &client);
+        append_forwarded(&mut headers, &direct, &client);
         assert_eq!(headers["x-forwarded-for"], "192.0.2.1, 10.1.2.3");
-        assert_eq!(headers["x-forwarded-proto"], "https");
-        assert_eq!(headers["x-forwarded-host"], "registry.example:443");
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        assert_eq!(headers["x-forwarded-host"], "gw:5000");
+        // Behind a load balancer that terminated TLS, its view is kept.
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        headers.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("registry.example"),
+        );
+        let behind = origin(&headers, &Uri::from_static("/v2/"), &client);
+        assert_eq!(
+            (behind.scheme.as_str(), behind.host.as_deref()),
+            ("https", Some("registry.example"))
+        );
     }
 }

@@ -30,7 +30,10 @@ pub async fn serve(
         None => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let drain = config.timeouts.drain;
+    let stopping = flotilla_node::listener::Stopping {
+        linger: config.timeouts.drain_delay,
+        drain: config.timeouts.drain,
+    };
     let (probe_interval, probe_timeout) = (config.timeouts.probe_interval, config.timeouts.probe);
     let gateway = Arc::new(Gateway::new(config)?);
     let probes = tokio::spawn(
@@ -49,7 +52,7 @@ pub async fn serve(
         })
     };
     let on_drain = || gateway.draining.store(true, Ordering::Relaxed);
-    flotilla_node::listener::run(listener, tls, shutdown, drain, on_drain, make_service).await;
+    flotilla_node::listener::run(listener, tls, shutdown, stopping, on_drain, make_service).await;
     probes.abort();
     Ok(())
 }

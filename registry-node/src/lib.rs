@@ -15,6 +15,7 @@
 //! - [`paging`]: zot's `n`/`last` page cutting and `Link` headers, shared with the gateway's merged catalog.
 //! - [`digest`], [`name`]: the two validated identifiers every route carries.
 //! - [`server`]: binds nothing itself; serves a bound listener until shutdown.
+//! - [`process`]: logging, binding with the stdout line, shutdown signals — for both binaries.
 //! - [`listener`]: the accept loop (HTTP/1.1, HTTP/2, TLS, drain), shared with the gateway.
 //! - [`tls`]: rustls configurations from zot's `TLSConfig`, shared with the gateway.
 
@@ -30,6 +31,7 @@ pub mod graphql;
 pub mod listener;
 pub mod name;
 pub mod paging;
+pub mod process;
 pub mod search;
 pub mod server;
 mod storage;

@@ -17,15 +17,24 @@ use tokio::net::TcpListener;
 /// stay within a few MiB (hyper's default grows to ~400 KiB each); 128 KiB keeps large pulls at full speed.
 pub const MAX_BUF: usize = 128 * 1024;
 
+/// How a listener stops: `linger` keeps accepting after the shutdown signal
+/// (so a load balancer's health check sees `/readyz` answer 503 and moves
+/// traffic away before connections are refused), then open connections get
+/// `drain` to finish their in-flight requests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stopping {
+    pub linger: Duration,
+    pub drain: Duration,
+}
+
 /// Accepts connections until `shutdown` resolves, serving each with the
 /// service `make_service(peer)` returns. Then `on_drain` runs (a gateway
-/// turns `/readyz` to 503 there), the listener closes, and open connections
-/// finish their in-flight requests for at most `drain`.
+/// turns `/readyz` to 503 there) and the listener stops as `stopping` says.
 pub async fn run<M, S, B>(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
-    drain: Duration,
+    stopping: Stopping,
     on_drain: impl FnOnce(),
     make_service: M,
 ) where
@@ -40,6 +49,9 @@ pub async fn run<M, S, B>(
     builder.http1().max_buf_size(MAX_BUF);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
+    let mut on_drain = Some(on_drain);
+    let linger = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(linger);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -51,7 +63,14 @@ pub async fn run<M, S, B>(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = &mut shutdown, if on_drain.is_some() => {
+                if let Some(on_drain) = on_drain.take() {
+                    on_drain();
+                }
+                linger.as_mut().reset(tokio::time::Instant::now() + stopping.linger);
+                continue;
+            }
+            () = &mut linger => break,
         };
         let _ = stream.set_nodelay(true);
         let service = make_service(peer);
@@ -84,10 +103,9 @@ pub async fn run<M, S, B>(
             }
         });
     }
-    on_drain();
     drop(listener);
     tracing::info!("shutting down, draining in-flight requests");
-    if tokio::time::timeout(drain, graceful.shutdown())
+    if tokio::time::timeout(stopping.drain, graceful.shutdown())
         .await
         .is_err()
     {

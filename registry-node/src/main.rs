@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use flotilla_node::Config;
+use flotilla_node::{process, Config};
 
 #[derive(Parser)]
 #[command(
@@ -68,19 +68,10 @@ async fn main() -> anyhow::Result<()> {
                 cfg.log.level = log_level;
             }
             let cfg = cfg.validate()?;
-            init_logging(cfg.log.level.as_deref().unwrap_or("info"));
-            let addr = format!("{}:{}", cfg.http.address, cfg.http.port);
-            let listener = tokio::net::TcpListener::bind(&addr)
-                .await
-                .with_context(|| format!("http.address/http.port: cannot bind {addr}"))?;
-            let scheme = if cfg.http.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            // The one line on stdout: tests and scripts read the bound port from it.
-            println!("listening on {scheme}://{}", listener.local_addr()?);
-            flotilla_node::serve(listener, cfg, shutdown_signal()).await
+            process::init_logging(cfg.log.level.as_deref().unwrap_or("info"));
+            let listener =
+                process::bind(&cfg.http.address, cfg.http.port, cfg.http.tls.is_some()).await?;
+            flotilla_node::serve(listener, cfg, process::shutdown_signal()).await
         }
     }
 }
@@ -89,36 +80,4 @@ fn load(path: &PathBuf) -> anyhow::Result<Config> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config {}", path.display()))?;
     Ok(Config::parse(&text)?.validate()?)
-}
-
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-/// SIGTERM (what orchestrators send) or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }

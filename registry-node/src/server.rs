@@ -43,7 +43,11 @@ pub async fn serve(
             });
         TowerToHyperService::new(service)
     };
-    crate::listener::run(listener, tls, shutdown, DRAIN_DEADLINE, || {}, make_service).await;
+    let stopping = crate::listener::Stopping {
+        linger: Duration::ZERO,
+        drain: DRAIN_DEADLINE,
+    };
+    crate::listener::run(listener, tls, shutdown, stopping, || {}, make_service).await;
     Ok(())
 }
 

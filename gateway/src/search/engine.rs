@@ -25,7 +25,7 @@ use crate::server::Body;
 const MEMBER_UNAVAILABLE: &str = "MEMBER_UNAVAILABLE";
 
 /// One member's answer to one sub-request.
-enum Answer {
+pub(super) enum Answer {
     /// `data[key]` (`None` when the member answered null) and the member's own errors.
     Data(Option<Value>, Vec<GqlError>),
     /// The member refused the caller's credentials: the client gets that answer as is.
@@ -136,7 +136,10 @@ async fn resolve(
                 },
             }
         }
-        Strategy::LayerRelation { .. } | Strategy::CveDiff => Answer::Data(
+        Strategy::LayerRelation { base } => {
+            super::layers::resolve(gw, client, parts, field, base).await
+        }
+        Strategy::CveDiff => Answer::Data(
             None,
             vec![GqlError::new(format!(
                 "{} is not answered across members by this gateway yet",
@@ -214,7 +217,7 @@ fn code(err: &GqlError) -> Option<&str> {
 }
 
 /// Sends one root field to member `index` with the client's credentials.
-async fn ask(
+pub(super) async fn ask(
     gw: &Gateway,
     client: &Client,
     parts: &http::request::Parts,
@@ -261,11 +264,10 @@ async fn ask_member(
     match resp.status() {
         StatusCode::OK | StatusCode::UNPROCESSABLE_ENTITY => {}
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-            let origin = proxy::original_host(&parts.headers, &parts.uri);
+            let origin = proxy::origin(&parts.headers, &parts.uri, client);
             return Ok(Answer::Refused(proxy::client_response(
                 &gw.members,
-                origin.as_deref(),
-                client.scheme,
+                &origin,
                 resp,
             )));
         }

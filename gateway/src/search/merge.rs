@@ -71,6 +71,16 @@ fn hidden(name: &str, location: Location) -> Selected {
     }
 }
 
+impl FanOut {
+    /// Shapes and pages the merged answer as `original` asks, whichever
+    /// field the members were asked (the gateway's computed lists).
+    pub(crate) fn answering(mut self, original: &Selected, page: Page) -> Self {
+        self.original = original.clone();
+        self.page = page;
+        self
+    }
+}
+
 /// Rewrites a fanned-out root field: each member returns its first
 /// `offset + limit` items (everything when zot's rules say so), with the
 /// keys the merge needs; `None` when the page input is one zot refuses, so
@@ -136,7 +146,17 @@ pub(crate) struct Part {
 
 /// Merges the members' answers into what one registry would have answered.
 pub(crate) fn merge(plan: &FanOut, parts: &[Part]) -> Result<Value, String> {
-    let total: i64 = parts
+    merge_filtered(plan, parts, None)
+}
+
+/// As [`merge`], keeping only the items `keep` accepts: members sent every
+/// candidate, so the count is the gateway's own (for lists it computes).
+pub(crate) fn merge_filtered(
+    plan: &FanOut,
+    parts: &[Part],
+    keep: Option<&dyn Fn(&Value) -> bool>,
+) -> Result<Value, String> {
+    let mut total: i64 = parts
         .iter()
         .map(|p| {
             p.value
@@ -168,6 +188,10 @@ pub(crate) fn merge(plan: &FanOut, parts: &[Part]) -> Result<Value, String> {
         let mut seen = std::collections::HashSet::new();
         let identity = identity_len(plan.merge);
         items.retain(|(_, _, item)| seen.insert(identity_of(item, plan.merge, identity)));
+        if let Some(keep) = keep {
+            items.retain(|(_, _, item)| keep(item));
+            total = items.len() as i64;
+        }
         let range = plan.page.range(items.len());
         let page: Vec<Value> = items[range].iter().map(|(_, _, v)| (*v).clone()).collect();
         item_count = page.len();

@@ -1,0 +1,46 @@
+//! What both binaries do around serving: JSON logs on stderr, binding with the one stdout line scripts read, and the shutdown signals.
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+/// JSON logs on stderr at `level`, unless `RUST_LOG` says otherwise.
+pub fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Binds `address:port` and prints `listening on <scheme>://<addr>`: the one
+/// line on stdout, which tests and scripts read to learn the port (0 picks one).
+pub async fn bind(address: &str, port: u16, tls: bool) -> anyhow::Result<TcpListener> {
+    let addr = format!("{address}:{port}");
+    let listener = TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("http.address/http.port: cannot bind {addr}"))?;
+    let scheme = if tls { "https" } else { "http" };
+    println!("listening on {scheme}://{}", listener.local_addr()?);
+    Ok(listener)
+}
+
+/// SIGTERM (what orchestrators send) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
