@@ -20,11 +20,13 @@
 //! - [`distribution`]: one `docker-registry` process, a node Flotilla did not write ([`Distribution`]).
 //! - [`pki`]: a test CA with server and client certificates ([`TestPki`]).
 //! - [`tls_node`]: a `flotilla-node` serving HTTPS and requiring client certificates ([`TlsNode`]).
+//! - [`balancer`]: haproxy or nginx from `deploy/`, rendered for loopback, in front of gateways.
 
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
 pub mod auth;
+pub mod balancer;
 pub mod clients;
 pub mod cluster;
 pub mod daemon;

@@ -1,0 +1,92 @@
+//! An operator puts `deploy/haproxy/haproxy.cfg` in front of two gateways: clients push and pull through it, and a gateway stopped with SIGTERM costs them nothing.
+//!
+//! haproxy polls each gateway's `/readyz` (every 200 ms in the test copy, 2 s
+//! as shipped); a draining gateway stops answering it and is taken out, and a
+//! request that raced the stop is sent to the other gateway.
+
+use std::time::Duration;
+
+use anyhow::{ensure, Result};
+use flotilla_e2e::balancer::{requests_served, Balancer, Kind, Rendered, Traffic};
+use flotilla_e2e::{oci_ref, Cluster, Gateway, Layout, Skopeo};
+use tempfile::TempDir;
+
+#[test]
+fn the_shipped_haproxy_config_passes_haproxy_check() -> Result<()> {
+    let dir = TempDir::new()?;
+    let gateways = ["127.0.0.1:5001".to_owned(), "127.0.0.1:5002".to_owned()];
+    let out = Rendered::new(Kind::Haproxy, dir.path(), &gateways)?.check()?;
+    ensure!(
+        out.stdout_text().contains("Configuration file is valid"),
+        "{out}"
+    );
+    Ok(())
+}
+
+#[test]
+fn clients_push_and_pull_through_haproxy_and_lose_nothing_when_a_gateway_drains() -> Result<()> {
+    let cluster = Cluster::start(3)?;
+    let mut second = cluster.another_gateway().start()?;
+    let lb = Balancer::haproxy(&[cluster.gateway().host_port(), second.host_port()])?;
+    lb.wait_servers(
+        &[("gateway-1", true), ("gateway-2", true)],
+        Duration::from_secs(5),
+    )?;
+    let skopeo = Skopeo::new()?;
+    let work = TempDir::new()?;
+    let (pushed, _) = Layout::with_image(&work.path().join("pushed"), "v1", "behind haproxy")?;
+
+    skopeo.copy(&pushed.reference("v1"), &lb.image("deploy/app:v1"))?;
+    pull_and_compare(&skopeo, &lb, &work, "first", &pushed)?;
+
+    let traffic = Traffic::start(&lb.url(), "deploy/app", "v1", 3, 1);
+    traffic.wait_for_more(200, Duration::from_secs(20))?;
+    let served_before = requests_served(&second)?;
+    second.terminate()?;
+    lb.wait_servers(&[("gateway-2", false)], Duration::from_secs(2))?;
+    let exit = second.wait_exit(Duration::from_secs(10))?;
+    traffic.wait_for_more(200, Duration::from_secs(20))?;
+    let report = traffic.stop();
+
+    ensure!(
+        report.failures.is_empty(),
+        "{} of {} requests failed while a gateway drained: {:#?}",
+        report.failures.len(),
+        report.ok + report.failures.len(),
+        &report.failures[..report.failures.len().min(5)]
+    );
+    ensure!(
+        served_before > 0.0,
+        "haproxy never sent traffic to the second gateway"
+    );
+    ensure!(
+        exit.is_some_and(|status| status.success()),
+        "the drained gateway exited with {exit:?}"
+    );
+    pull_and_compare(&skopeo, &lb, &work, "after", &pushed)?;
+    ensure_still_one_registry(&cluster, &second)
+}
+
+/// Pulls `deploy/app:v1` through the balancer into a fresh layout and compares it byte for byte.
+fn pull_and_compare(
+    skopeo: &Skopeo,
+    lb: &Balancer,
+    work: &TempDir,
+    name: &str,
+    pushed: &Layout,
+) -> Result<()> {
+    let dir = work.path().join(name);
+    skopeo.copy(&lb.image("deploy/app:v1"), &oci_ref(&dir, "v1"))?;
+    Layout::open(&dir)?.ensure_same_image("v1", pushed, "v1")
+}
+
+/// The pushed repository landed on its owner only, and the gateway left standing still serves it.
+fn ensure_still_one_registry(cluster: &Cluster, stopped: &Gateway) -> Result<()> {
+    cluster.ensure_only_on_owner("deploy/app")?;
+    ensure!(
+        cluster.gateway().http().get("/readyz").send()?.status() == 200,
+        "the remaining gateway is not ready; the stopped one logged:\n{}",
+        stopped.log()
+    );
+    Ok(())
+}

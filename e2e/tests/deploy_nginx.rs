@@ -1,0 +1,79 @@
+//! An operator puts `deploy/nginx/nginx.conf` in front of two gateways: clients push and pull through it, and a gateway stopped with SIGTERM costs them nothing.
+//!
+//! nginx open source cannot poll `/readyz`; its checks are passive. A
+//! draining gateway refuses new connections and closes idle ones, nginx marks
+//! it failed (`max_fails=1`) and sends the request that hit it to the other
+//! gateway (`proxy_next_upstream error`).
+
+use std::time::Duration;
+
+use anyhow::{ensure, Result};
+use flotilla_e2e::balancer::{requests_served, Balancer, Kind, Rendered, Traffic};
+use flotilla_e2e::{oci_ref, Cluster, Layout, Skopeo};
+use tempfile::TempDir;
+
+#[test]
+fn the_shipped_nginx_config_passes_nginx_test() -> Result<()> {
+    let dir = TempDir::new()?;
+    let gateways = ["127.0.0.1:5001".to_owned(), "127.0.0.1:5002".to_owned()];
+    let out = Rendered::new(Kind::Nginx, dir.path(), &gateways)?.check()?;
+    ensure!(out.stderr_text().contains("test is successful"), "{out}");
+    Ok(())
+}
+
+#[test]
+fn clients_push_and_pull_through_nginx_and_lose_nothing_when_a_gateway_drains() -> Result<()> {
+    let cluster = Cluster::start(3)?;
+    let mut second = cluster.another_gateway().start()?;
+    let lb = Balancer::nginx(&[cluster.gateway().host_port(), second.host_port()])?;
+    let skopeo = Skopeo::new()?;
+    let work = TempDir::new()?;
+    let (pushed, _) = Layout::with_image(&work.path().join("pushed"), "v1", "behind nginx")?;
+
+    skopeo.copy(&pushed.reference("v1"), &lb.image("deploy/app:v1"))?;
+    pull_and_compare(&skopeo, &lb, &work, "first", &pushed)?;
+
+    let traffic = Traffic::start(&lb.url(), "deploy/app", "v1", 3, 1);
+    traffic.wait_for_more(200, Duration::from_secs(20))?;
+    let served_before = requests_served(&second)?;
+    second.terminate()?;
+    let exit = second.wait_exit(Duration::from_secs(10))?;
+    traffic.wait_for_more(200, Duration::from_secs(20))?;
+    let report = traffic.stop();
+
+    ensure!(
+        report.failures.is_empty(),
+        "{} of {} requests failed while a gateway drained: {:#?}",
+        report.failures.len(),
+        report.ok + report.failures.len(),
+        &report.failures[..report.failures.len().min(5)]
+    );
+    ensure!(
+        served_before > 0.0,
+        "nginx never sent traffic to the second gateway"
+    );
+    ensure!(
+        exit.is_some_and(|status| status.success()),
+        "the drained gateway exited with {exit:?}"
+    );
+    ensure!(
+        lb.log().contains("upstream server temporarily disabled"),
+        "nginx never took the stopped gateway out:\n{}",
+        lb.log()
+    );
+    pull_and_compare(&skopeo, &lb, &work, "after", &pushed)?;
+    cluster.ensure_only_on_owner("deploy/app")
+}
+
+/// Pulls `deploy/app:v1` through the balancer into a fresh layout and compares it byte for byte.
+fn pull_and_compare(
+    skopeo: &Skopeo,
+    lb: &Balancer,
+    work: &TempDir,
+    name: &str,
+    pushed: &Layout,
+) -> Result<()> {
+    let dir = work.path().join(name);
+    skopeo.copy(&lb.image("deploy/app:v1"), &oci_ref(&dir, "v1"))?;
+    Layout::open(&dir)?.ensure_same_image("v1", pushed, "v1")
+}
