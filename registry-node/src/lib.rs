@@ -10,7 +10,8 @@
 //! - `auth`: htpasswd authentication and zot's `accessControl` authorization.
 //! - `storage`: one OCI image layout per repository; atomic blobs, manifests and uploads.
 //! - [`graphql`]: zot's search schema and a GraphQL engine over it (validation, projection, introspection).
-//! - [`search`]: zot's search semantics: paging, sorting, ranking.
+//! - [`search`]: zot's search semantics: paging, sorting, ranking, and the resolvers of every query.
+//! - `meta`: what zot's metadata database knows, rebuilt from storage and kept in redb.
 //! - [`error`]: the one error type and its mapping to OCI error JSON.
 //! - [`paging`]: zot's `n`/`last` page cutting and `Link` headers, shared with the gateway's merged catalog.
 //! - [`digest`], [`name`]: the two validated identifiers every route carries.
@@ -29,6 +30,7 @@ pub mod digest;
 pub mod error;
 pub mod graphql;
 pub mod listener;
+mod meta;
 pub mod name;
 pub mod paging;
 pub mod process;

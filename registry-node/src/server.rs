@@ -9,8 +9,10 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
+use crate::api::extensions::Extensions;
 use crate::api::{self, Node};
 use crate::auth::Access;
+use crate::meta::Meta;
 use crate::storage::Store;
 use crate::Config;
 
@@ -31,7 +33,8 @@ pub async fn serve(
         )?)),
         None => None,
     };
-    let node = Arc::new(build(&config)?);
+    let node = Arc::new(build(&config).await?);
+    let flusher = node.meta.as_ref().map(Meta::spawn_flusher);
     let make_service = |_peer| {
         let node = node.clone();
         let service = ServiceBuilder::new()
@@ -48,16 +51,36 @@ pub async fn serve(
         drain: DRAIN_DEADLINE,
     };
     crate::listener::run(listener, tls, shutdown, stopping, || {}, make_service).await;
+    if let Some(meta) = &node.meta {
+        // Pull counts still in memory are written before the node exits.
+        if let Some(flusher) = flusher {
+            flusher.abort();
+        }
+        meta.flush().await;
+    }
     Ok(())
 }
 
-fn build(config: &Config) -> anyhow::Result<Node> {
-    let store = Store::open(&config.storage.root_directory).map_err(|e| {
-        anyhow::anyhow!(
-            "storage.rootDirectory `{}`: {e}",
-            config.storage.root_directory.display()
-        )
-    })?;
+async fn build(config: &Config) -> anyhow::Result<Node> {
+    let root = config.storage.root_directory.clone();
+    let store = Store::open(&root)
+        .map_err(|e| anyhow::anyhow!("storage.rootDirectory `{}`: {e}", root.display()))?;
     let access = Access::from_config(config)?;
-    Ok(Node { store, access })
+    let (store, meta) = if config.search_enabled() {
+        // zot's startup parse: every repository read before the first request.
+        let (store, meta) = tokio::task::spawn_blocking(move || {
+            let meta = Meta::open(&store, &root);
+            (store, meta)
+        })
+        .await?;
+        (store, Some(Arc::new(meta?)))
+    } else {
+        (store, None)
+    };
+    Ok(Node {
+        store,
+        access,
+        meta,
+        extensions: Extensions::from_config(config),
+    })
 }

@@ -1,4 +1,4 @@
-//! Routes not keyed on a repository: the `/v2/` version check, extension discovery, health and not-found.
+//! Routes not keyed on a repository: the `/v2/` version check, health and not-found.
 
 use bytes::Bytes;
 use http::{header, StatusCode};
@@ -34,9 +34,4 @@ pub(super) fn version(node: &Node, req: &Request) -> Response {
         set(&mut resp, header::WWW_AUTHENTICATE, &challenge);
     }
     resp
-}
-
-/// `/v2/_oci/ext/discover`: no extensions are enabled on this node yet.
-pub(super) fn discover() -> Response {
-    response::json(StatusCode::OK, &serde_json::json!({ "extensions": [] }))
 }

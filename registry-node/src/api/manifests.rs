@@ -8,6 +8,7 @@ use super::{read_limited, Node, Request, Response};
 use crate::auth::{manifest_write_actions, Identity};
 use crate::digest::Digest;
 use crate::error::{ErrorCode, NodeError, Result};
+use crate::meta::Pushed;
 use crate::storage::layout::is_manifest_media_type;
 use crate::storage::ManifestPut;
 
@@ -30,6 +31,10 @@ pub(super) async fn get(node: &Node, name: &str, reference: &str, head: bool) ->
         }
         other => other?,
     };
+    // zot's `OnGetManifest`: a GET (not a HEAD) counts as a download.
+    if let (Some(meta), false) = (&node.meta, head) {
+        meta.on_pull(name, reference, &manifest.digest, &manifest.media_type);
+    }
     let mut resp = if head {
         let mut resp = response::empty(StatusCode::OK);
         set(&mut resp, header::CONTENT_TYPE, &manifest.media_type);
@@ -67,9 +72,10 @@ pub(super) async fn authorize_put(
     Ok(())
 }
 
-/// zot's `UpdateManifest`.
+/// zot's `UpdateManifest`, then its metadata hook.
 pub(super) async fn put(
     node: &Node,
+    who: &Identity,
     name: &str,
     reference: &str,
     req: Request,
@@ -112,10 +118,27 @@ pub(super) async fn put(
             repo: name,
             reference,
             media_type: &media_type,
-            body,
+            body: body.clone(),
             extra_tags: extra_tags.clone(),
         })
         .await?;
+    if let Some(meta) = &node.meta {
+        // zot's `OnUpdateManifest`, once per `?tag=` of a push by digest.
+        let references = if extra_tags.is_empty() {
+            vec![reference.to_owned()]
+        } else {
+            extra_tags.clone()
+        };
+        let digest = pushed.digest.to_string();
+        let event = Pushed {
+            repo: name,
+            media_type: &media_type,
+            digest: &digest,
+            body: &body,
+            user: who.name(),
+        };
+        meta.on_push(&node.store, event, &references).await;
+    }
     let mut resp = response::empty(StatusCode::CREATED);
     if let Some(subject) = &pushed.subject {
         set(&mut resp, "OCI-Subject", subject);
@@ -195,9 +218,13 @@ pub(super) async fn delete(
     reference: &str,
     detect_collisions: bool,
 ) -> Result<Response> {
-    node.store
+    let removed = node
+        .store
         .delete_manifest(name, reference, detect_collisions)
         .await?;
+    if let Some(meta) = &node.meta {
+        meta.on_delete(name, reference, &removed.digest).await;
+    }
     Ok(response::empty(StatusCode::ACCEPTED))
 }
 

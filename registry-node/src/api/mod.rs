@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //! - [`route`]: the route table (`Route`, `classify`). Start here.
-//! - `base`: `/v2/`, discover, health.
+//! - `base`: `/v2/`, health.
+//! - `extensions`: discover, mgmt, userprefs, and the CORS headers of zot's extension routes.
+//! - `search`: `/v2/_zot/ext/search`, the GraphQL endpoint.
 //! - `listing`: `/v2/_catalog` and `tags/list`, with zot's `n`/`last`/`Link` rules.
 //! - `manifests`, `blobs`, `uploads`, `referrers`: one file per family of repository routes.
 //! - `query`: the few query-string rules zot applies (repeated keys, integers).
@@ -10,12 +12,14 @@
 
 mod base;
 mod blobs;
+pub(crate) mod extensions;
 mod listing;
 mod manifests;
 mod query;
 mod referrers;
 pub(crate) mod response;
 pub mod route;
+mod search;
 mod uploads;
 
 use std::sync::Arc;
@@ -27,7 +31,9 @@ use http_body_util::BodyExt;
 
 use crate::auth::{Access, Action, Identity};
 use crate::error::{ErrorCode, NodeError, Result};
+use crate::meta::Meta;
 use crate::storage::Store;
+use extensions::Extensions;
 use response::Body;
 use route::Route;
 
@@ -39,6 +45,9 @@ pub(crate) type Response = http::Response<Body>;
 pub(crate) struct Node {
     pub(crate) store: Store,
     pub(crate) access: Access,
+    /// The search extension's metadata; `None` when search is off.
+    pub(crate) meta: Option<Arc<Meta>>,
+    pub(crate) extensions: Extensions,
 }
 
 /// Answers one request. Never fails: every error becomes its wire form here.
@@ -51,18 +60,30 @@ pub(crate) async fn handle(node: Arc<Node>, req: Request) -> Response {
 }
 
 async fn dispatch(node: &Node, route: Route, req: Request) -> Result<Response> {
+    let ext = &node.extensions;
+    let preflight = req.method() == Method::OPTIONS;
     match route {
         Route::Health => return Ok(base::health()),
         Route::NotFound => return Ok(base::not_found()),
-        // zot's handlers answer OPTIONS (CORS preflight) at once, before auth.
-        _ if req.method() == Method::OPTIONS => return Ok(response::empty(StatusCode::OK)),
+        // Extensions that are off are not routed at all.
+        Route::Search | Route::Mgmt if !ext.search => return Ok(base::not_found()),
+        Route::UserPrefs if !ext.user_prefs => return Ok(base::not_found()),
+        // zot's handlers answer OPTIONS (CORS preflight) at once, before auth;
+        // its extension routers add their CORS headers.
+        Route::Search if preflight => return Ok(extensions::preflight(node, "GET,POST", false)),
+        Route::Mgmt if preflight => return Ok(extensions::preflight(node, "GET", true)),
+        Route::UserPrefs if preflight => return Ok(extensions::preflight(node, "PUT", true)),
+        _ if preflight => return Ok(response::empty(StatusCode::OK)),
         _ => {}
     }
     let who = node.access.authenticate(req.uri(), req.headers()).await?;
     let method = req.method().clone();
     match route {
         Route::Base => Ok(base::version(node, &req)),
-        Route::Discover => Ok(base::discover()),
+        Route::Discover => Ok(extensions::discover(node)),
+        Route::Search => search::search(node, who, req).await,
+        Route::Mgmt => extensions::mgmt(node, &method),
+        Route::UserPrefs => extensions::user_prefs(node, &who, &req).await,
         Route::Catalog => listing::catalog(node, &who, &req).await,
         Route::InvalidName { name } => {
             Err(NodeError::oci(StatusCode::BAD_REQUEST, ErrorCode::NameInvalid).with("name", name))
@@ -75,7 +96,7 @@ async fn dispatch(node: &Node, route: Route, req: Request) -> Result<Response> {
         Route::Manifest { name, reference } => {
             if method == Method::PUT {
                 manifests::authorize_put(node, &who, &name, &reference, &req).await?;
-                return manifests::put(node, &name, &reference, req).await;
+                return manifests::put(node, &who, &name, &reference, req).await;
             }
             let action = action_for(&method, &[Method::GET, Method::HEAD, Method::DELETE])?;
             authorize(node, &who, &name, action, &req).await?;

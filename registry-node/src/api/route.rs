@@ -16,6 +16,12 @@ pub enum Route {
     Catalog,
     /// `/v2/_oci/ext/discover`.
     Discover,
+    /// `/v2/_zot/ext/search`: zot's GraphQL search extension.
+    Search,
+    /// `/v2/_zot/ext/userprefs`: stars and bookmarks.
+    UserPrefs,
+    /// `/v2/_zot/ext/mgmt`: the configuration zot's UI reads.
+    Mgmt,
     /// `/v2/<name>/tags/list`.
     Tags { name: String },
     /// `/v2/<name>/manifests/<reference>`.
@@ -56,6 +62,9 @@ pub fn classify(path: &str) -> Route {
         "/v2" | "/v2/" => return Route::Base,
         "/v2/_catalog" => return Route::Catalog,
         "/v2/_oci/ext/discover" => return Route::Discover,
+        "/v2/_zot/ext/search" => return Route::Search,
+        "/v2/_zot/ext/userprefs" => return Route::UserPrefs,
+        "/v2/_zot/ext/mgmt" => return Route::Mgmt,
         _ => {}
     }
     let Some(rest) = path.strip_prefix("/v2/") else {
@@ -155,6 +164,9 @@ mod tests {
         assert_eq!(classify("/v2/"), Route::Base);
         assert_eq!(classify("/v2"), Route::Base);
         assert_eq!(classify("/v2/_catalog"), Route::Catalog);
+        assert_eq!(classify("/v2/_zot/ext/search"), Route::Search);
+        assert_eq!(classify("/v2/_zot/ext/userprefs"), Route::UserPrefs);
+        assert_eq!(classify("/v2/_zot/ext/mgmt"), Route::Mgmt);
         assert_eq!(classify("/readyz"), Route::Health);
         assert_eq!(classify("/v2/tags/list"), Route::NotFound);
         assert_eq!(classify("/v2/x/manifests/"), Route::NotFound);

@@ -5,12 +5,14 @@
 //! ignored so a zot config starts as it is; any other key is refused by name.
 
 mod access;
+mod extensions;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer};
 
 pub use access::{AccessControlConfig, AuthConfig, HtpasswdConfig, Policy, PolicyGroup};
+pub use extensions::{ExtensionsConfig, SearchConfig, UiConfig};
 
 /// A configuration that cannot be used, with the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -30,9 +32,9 @@ pub struct Config {
     pub storage: StorageConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
-    /// zot's extensions block; the search and UI extensions are their own issue,
-    /// so today it is accepted and not acted on.
-    pub extensions: Option<serde_json::Value>,
+    /// zot's extensions block: search (GraphQL, mgmt) and UI (user
+    /// preferences) are served; the others are accepted and ignored.
+    pub extensions: Option<ExtensionsConfig>,
     /// zot's scheduler tuning; accepted, not used.
     pub scheduler: Option<serde_json::Value>,
     /// zot's scale-out cluster block. A node is always standalone (the gateway
@@ -204,7 +206,24 @@ impl Config {
         if let Some(access_control) = &self.http.access_control {
             access_control.validate(self.http.auth.as_ref())?;
         }
+        if let Some(extensions) = &self.extensions {
+            extensions.validate()?;
+        }
         Ok(self)
+    }
+
+    /// Is `/v2/_zot/ext/search` served?
+    pub fn search_enabled(&self) -> bool {
+        self.extensions
+            .as_ref()
+            .is_some_and(ExtensionsConfig::search_enabled)
+    }
+
+    /// Is `/v2/_zot/ext/userprefs` served?
+    pub fn user_prefs_enabled(&self) -> bool {
+        self.extensions
+            .as_ref()
+            .is_some_and(ExtensionsConfig::user_prefs_enabled)
     }
 
     pub fn realm(&self) -> &str {

@@ -21,6 +21,11 @@ impl Store {
             .await
             .map_err(std::io::Error::other)?
     }
+
+    /// [`Store::catalog`] for callers already off the async threads (the metadata rebuild).
+    pub(crate) fn catalog_blocking(&self) -> std::io::Result<Vec<String>> {
+        walk(&self.root)
+    }
 }
 
 /// zot's `ValidateRepo` for the local driver, synchronously: `oci-layout`,

@@ -161,12 +161,13 @@ impl Store {
     /// reachable by digest); by digest removes every descriptor of it, unless
     /// an index in the repository still refers to it. With
     /// `detect_collisions`, a reference matching several descriptors is `409`.
+    /// Returns the descriptor removed, for the metadata hooks.
     pub(crate) async fn delete_manifest(
         &self,
         repo: &str,
         reference: &str,
         detect_collisions: bool,
-    ) -> Result<()> {
+    ) -> Result<Descriptor> {
         if !self.repo_exists(repo).await {
             return Err(
                 NodeError::oci(StatusCode::BAD_REQUEST, ErrorCode::NameUnknown).with("name", repo),
@@ -206,7 +207,7 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
+        Ok(removed)
     }
 
     /// Is `digest` a child of an index that `index.json` still lists?

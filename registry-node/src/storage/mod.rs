@@ -60,6 +60,11 @@ impl Store {
         self.root.join(repo)
     }
 
+    /// A repository's `index.json`, for readers that bypass the async API.
+    pub(crate) fn index_path(&self, repo: &str) -> PathBuf {
+        self.repo_dir(repo).join("index.json")
+    }
+
     fn repo_lock(&self, repo: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.repo_locks.lock().unwrap_or_else(|e| e.into_inner());
         locks.entry(repo.to_owned()).or_default().clone()

@@ -1,0 +1,113 @@
+//! `extensions`: zot's extension switches, typed for the ones the node serves (search, UI user preferences) and accepted as they are for the rest.
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// `extensions`. Keys the node does not act on (sync, scrub, metrics, lint,
+/// trust, events, mgmt, apikey) are accepted so a zot config starts as it is.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExtensionsConfig {
+    /// zot's GraphQL search extension; `/v2/_zot/ext/search` and `/v2/_zot/ext/mgmt`.
+    pub search: Option<SearchConfig>,
+    /// zot's web UI; with search it switches on `/v2/_zot/ext/userprefs`.
+    /// The node serves no UI files itself.
+    pub ui: Option<UiConfig>,
+    pub sync: Option<serde_json::Value>,
+    pub metrics: Option<serde_json::Value>,
+    pub scrub: Option<serde_json::Value>,
+    pub lint: Option<serde_json::Value>,
+    pub mgmt: Option<serde_json::Value>,
+    pub apikey: Option<serde_json::Value>,
+    pub trust: Option<serde_json::Value>,
+    pub events: Option<serde_json::Value>,
+}
+
+/// `extensions.search`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Defaults to true when the `search` object is present, as zot's defaults do.
+    pub enable: Option<bool>,
+    /// zot's CVE scanning (trivy). Accepted; the node answers CVE queries as
+    /// zot does with scanning off until the CVE issue lands.
+    pub cve: Option<serde_json::Value>,
+}
+
+/// `extensions.ui`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// Off unless set: zot gives `ui.enable` no default.
+    pub enable: Option<bool>,
+}
+
+impl ExtensionsConfig {
+    /// zot's `IsSearchEnabled` after its defaults: present and not switched off.
+    pub fn search_enabled(&self) -> bool {
+        self.search
+            .as_ref()
+            .is_some_and(|s| s.enable != Some(false))
+    }
+
+    /// zot's `AreUserPrefsEnabled`: search and UI both on.
+    pub fn user_prefs_enabled(&self) -> bool {
+        self.search_enabled() && self.ui.as_ref().is_some_and(|u| u.enable == Some(true))
+    }
+
+    /// zot's `validateExtensionsConfig`: the UI needs search.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let ui = self.ui.as_ref().is_some_and(|u| u.enable == Some(true));
+        if ui && !self.search_enabled() {
+            return Err(ConfigError::Invalid {
+                key: "extensions.ui.enable",
+                message: "failed to enable ui, search extension must be enabled".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    fn parse(ext: &str) -> Result<Config, String> {
+        let text = format!(r#"{{"storage":{{"rootDirectory":"d"}},"extensions":{ext}}}"#);
+        Config::parse(&text)
+            .and_then(Config::validate)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn search_defaults_to_on_when_present() {
+        let cfg = parse(r#"{"search":{}}"#).unwrap();
+        let ext = cfg.extensions.unwrap();
+        assert!(ext.search_enabled());
+        assert!(!ext.user_prefs_enabled());
+        let off = parse(r#"{"search":{"enable":false}}"#).unwrap();
+        assert!(!off.extensions.unwrap().search_enabled());
+    }
+
+    #[test]
+    fn ui_needs_search_and_switches_on_user_prefs() {
+        let err = parse(r#"{"ui":{"enable":true}}"#).unwrap_err();
+        assert!(err.contains("extensions.ui.enable"), "{err}");
+        let cfg = parse(
+            r#"{"search":{"enable":true,"cve":{"updateInterval":"2h"}},"ui":{"enable":true}}"#,
+        )
+        .unwrap();
+        assert!(cfg.extensions.unwrap().user_prefs_enabled());
+    }
+
+    #[test]
+    fn zot_extension_keys_are_accepted_and_bad_values_named() {
+        parse(r#"{"sync":{"enable":false},"scrub":{},"metrics":{"enable":true},"lint":{},"trust":{"enable":false},"mgmt":{},"apikey":{},"events":{}}"#)
+            .unwrap();
+        let err = parse(r#"{"search":{"enable":"yes"}}"#).unwrap_err();
+        assert!(err.contains("extensions.search.enable"), "{err}");
+        let err = parse(r#"{"serch":{}}"#).unwrap_err();
+        assert!(err.contains("serch"), "{err}");
+    }
+}
