@@ -21,6 +21,7 @@
 //! - [`pki`]: a test CA with server and client certificates ([`TestPki`]).
 //! - [`tls_node`]: a `flotilla-node` serving HTTPS and requiring client certificates ([`TlsNode`]).
 //! - [`balancer`]: haproxy or nginx from `deploy/`, rendered for loopback, in front of gateways.
+//! - [`search_fixture`]: a realistic registry for the search extension, and what zot would answer about it.
 
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -38,6 +39,7 @@ pub mod layout;
 pub mod node;
 pub mod pki;
 pub mod process;
+pub mod search_fixture;
 pub mod tls_node;
 
 pub use auth::Users;

@@ -30,6 +30,7 @@ const LOG_TAIL_LINES: usize = 80;
 pub struct NodeBuilder {
     users: Option<Users>,
     access_control: Option<Value>,
+    search: bool,
 }
 
 impl NodeBuilder {
@@ -42,6 +43,14 @@ impl NodeBuilder {
     /// zot's `http.accessControl` block, as JSON.
     pub fn access_control(mut self, access_control: Value) -> Self {
         self.access_control = Some(access_control);
+        self
+    }
+
+    /// zot's search extension (`/v2/_zot/ext/search`) with user preferences
+    /// (`/v2/_zot/ext/userprefs`), switched on by zot's own keys:
+    /// `extensions.search.enable` and `extensions.ui.enable`.
+    pub fn search(mut self) -> Self {
+        self.search = true;
         self
     }
 
@@ -58,12 +67,16 @@ impl NodeBuilder {
         if let Some(access_control) = self.access_control {
             http["accessControl"] = access_control;
         }
-        let config = json!({
+        let mut config = json!({
             "distSpecVersion": "1.1.1",
             "storage": { "rootDirectory": dir.path().join("data") },
             "http": http,
             "log": { "level": "info" },
         });
+        if self.search {
+            config["extensions"] =
+                json!({ "search": { "enable": true }, "ui": { "enable": true } });
+        }
         let mut node = Node {
             dir,
             config,
