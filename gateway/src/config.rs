@@ -169,6 +169,13 @@ pub struct Limits {
     pub catalog_pages: usize,
     /// Largest search request body (POST JSON) read; default 1 MiB. Over it: 413.
     pub search_request_bytes: usize,
+    /// Most root fields in one search document (each may fan out to every
+    /// member); default 16. Over it: 422, no member contacted.
+    pub search_root_fields: usize,
+    /// Deepest nesting of a search document; default 24 (introspection needs about 12).
+    pub search_depth: usize,
+    /// Most fields a search document may select in all; default 5000.
+    pub search_fields: usize,
 }
 
 impl Default for Limits {
@@ -177,6 +184,9 @@ impl Default for Limits {
             merged_body_bytes: 64 << 20,
             catalog_pages: 10_000,
             search_request_bytes: 1 << 20,
+            search_root_fields: 16,
+            search_depth: 24,
+            search_fields: 5000,
         }
     }
 }
@@ -253,7 +263,17 @@ impl Config {
                 });
             }
         }
-        if self.limits.merged_body_bytes == 0 || self.limits.catalog_pages == 0 {
+        let l = &self.limits;
+        if [
+            l.merged_body_bytes,
+            l.catalog_pages,
+            l.search_request_bytes,
+            l.search_root_fields,
+            l.search_depth,
+            l.search_fields,
+        ]
+        .contains(&0)
+        {
             return Err(ConfigError::Invalid {
                 key: "limits",
                 message: "limits must be greater than 0".into(),

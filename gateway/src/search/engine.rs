@@ -76,6 +76,12 @@ pub(crate) async fn handle(
             )))
         }
     };
+    if let Some(err) = super::limits::violation(&fields, &gw.config.limits) {
+        return Ok(respond(&graphql::Response::rejected(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![err],
+        )));
+    }
     let answers = join_all(
         fields
             .iter()

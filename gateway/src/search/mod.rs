@@ -4,11 +4,13 @@
 //! - [`engine`]: one request: read, plan, ask members, merge, stitch.
 //! - [`plan`]: the strategy table, one row per Query field.
 //! - [`render`]: a planned field back to GraphQL text for a member.
+//! - [`limits`]: depth, root-field and field-count limits, before any member is asked.
 //! - [`layers`]: `DerivedImageList` / `BaseImageList` computed across members.
 //! - [`merge`]: the fan-out rewrite (top-k, reserved keys) and the merge by schema path.
 
 pub(crate) mod engine;
 pub(crate) mod layers;
+pub(crate) mod limits;
 pub(crate) mod merge;
 pub(crate) mod plan;
 pub(crate) mod render;
