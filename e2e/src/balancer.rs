@@ -444,6 +444,34 @@ pub struct TrafficReport {
     pub failures: Vec<String>,
 }
 
+impl TrafficReport {
+    /// Every request succeeded while a gateway drained.
+    pub fn ensure_no_failures(&self) -> Result<()> {
+        ensure!(
+            self.failures.is_empty(),
+            "{} of {} requests failed while a gateway drained: {:#?}",
+            self.failures.len(),
+            self.ok + self.failures.len(),
+            &self.failures[..self.failures.len().min(5)]
+        );
+        Ok(())
+    }
+}
+
+/// Pulls `repo_tag` through the balancer into `dir` and compares it byte for
+/// byte with `pushed` (tag `tag` on both sides).
+pub fn pull_and_compare(
+    skopeo: &crate::Skopeo,
+    lb: &Balancer,
+    dir: &Path,
+    repo_tag: &str,
+    tag: &str,
+    pushed: &crate::Layout,
+) -> Result<()> {
+    skopeo.copy(&lb.image(repo_tag), &crate::oci_ref(dir, tag))?;
+    crate::Layout::open(dir)?.ensure_same_image(tag, pushed, tag)
+}
+
 impl Traffic {
     /// The longest a loop runs if nobody stops it.
     pub const MAX_RUN: Duration = Duration::from_secs(60);

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
-use flotilla_e2e::balancer::{requests_served, Balancer, Kind, Rendered, Traffic};
-use flotilla_e2e::{oci_ref, Cluster, Gateway, Layout, Skopeo};
+use flotilla_e2e::balancer::{self, requests_served, Balancer, Kind, Rendered, Traffic};
+use flotilla_e2e::{Cluster, Gateway, Layout, Skopeo};
 use tempfile::TempDir;
 
 #[test]
@@ -48,13 +48,7 @@ fn clients_push_and_pull_through_haproxy_and_lose_nothing_when_a_gateway_drains(
     traffic.wait_for_more(200, Duration::from_secs(20))?;
     let report = traffic.stop();
 
-    ensure!(
-        report.failures.is_empty(),
-        "{} of {} requests failed while a gateway drained: {:#?}",
-        report.failures.len(),
-        report.ok + report.failures.len(),
-        &report.failures[..report.failures.len().min(5)]
-    );
+    report.ensure_no_failures()?;
     ensure!(
         served_before > 0.0,
         "haproxy never sent traffic to the second gateway"
@@ -75,9 +69,14 @@ fn pull_and_compare(
     name: &str,
     pushed: &Layout,
 ) -> Result<()> {
-    let dir = work.path().join(name);
-    skopeo.copy(&lb.image("deploy/app:v1"), &oci_ref(&dir, "v1"))?;
-    Layout::open(&dir)?.ensure_same_image("v1", pushed, "v1")
+    balancer::pull_and_compare(
+        skopeo,
+        lb,
+        &work.path().join(name),
+        "deploy/app:v1",
+        "v1",
+        pushed,
+    )
 }
 
 /// The pushed repository landed on its owner only, and the gateway left standing still serves it.
