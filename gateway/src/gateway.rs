@@ -25,6 +25,8 @@ pub(crate) struct Gateway {
     pub(crate) members: Arc<Members>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) draining: AtomicBool,
+    /// The search schema documents are validated with.
+    pub(crate) schema: crate::search::schema::HeldSchema,
 }
 
 impl Gateway {
@@ -42,6 +44,7 @@ impl Gateway {
             members,
             metrics,
             draining: AtomicBool::new(false),
+            schema: crate::search::schema::HeldSchema::built_in(),
         })
     }
 

@@ -42,6 +42,15 @@ pub async fn serve(
             .clone()
             .probe_forever(probe_interval, probe_timeout),
     );
+    // Until a member's schema is learned, zot's built-in copy validates.
+    let learning = {
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            let limit = gateway.config.limits.merged_body_bytes;
+            crate::search::schema::learn(&gateway.schema, &gateway.members, probe_interval, limit)
+                .await;
+        })
+    };
     let make_service = |peer| {
         let client = Client { peer, scheme };
         let gateway = gateway.clone();
@@ -54,5 +63,6 @@ pub async fn serve(
     let on_drain = || gateway.draining.store(true, Ordering::Relaxed);
     flotilla_node::listener::run(listener, tls, shutdown, stopping, on_drain, make_service).await;
     probes.abort();
+    learning.abort();
     Ok(())
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use flotilla_node::graphql::error::GqlError;
 use flotilla_node::graphql::normalize::{self, Selected};
-use flotilla_node::graphql::schema::SEARCH;
+use flotilla_node::graphql::schema::Schema;
 use flotilla_node::graphql::{self, transport};
 
 use super::merge::{self, Part};
@@ -67,7 +67,8 @@ pub(crate) async fn handle(
         Ok(request) => request,
         Err(rejected) => return Ok(respond(&rejected)),
     };
-    let fields = match normalize::normalize(&SEARCH, &request) {
+    let schema = gw.schema.get();
+    let fields = match normalize::normalize(&schema, &request) {
         Ok(fields) => fields,
         Err(errors) => {
             return Ok(respond(&graphql::Response::rejected(
@@ -122,14 +123,16 @@ async fn resolve(
     field: &Selected,
 ) -> Answer {
     match plan::strategy(field, &gw.ring, gw.config.meta_db) {
-        Strategy::Local => local(field).await,
+        Strategy::Local => local(&gw.schema.get(), field).await,
         Strategy::Owner(index) => ask(gw, client, parts, index, field).await,
         Strategy::Any => match gw.members.pick() {
             Ok(index) => ask(gw, client, parts, index, field).await,
             Err(err) => Answer::Data(None, vec![unavailable(field, &err)]),
         },
         Strategy::FanOut(kind) => {
-            let result_type = SEARCH
+            let result_type = gw
+                .schema
+                .get()
                 .query_type()
                 .field(&field.name)
                 .map(|f| f.ty.base().to_owned())
@@ -158,7 +161,7 @@ async fn resolve(
 }
 
 /// Introspection from the gateway's own copy of the schema.
-async fn local(field: &Selected) -> Answer {
+async fn local(schema: &Schema, field: &Selected) -> Answer {
     struct NoFields;
     impl graphql::Resolver for NoFields {
         async fn resolve(&self, field: &Selected) -> Result<Value, GqlError> {
@@ -166,10 +169,10 @@ async fn local(field: &Selected) -> Answer {
         }
     }
     let request = normalize::Request {
-        query: document(&SEARCH, field),
+        query: document(schema, field),
         ..normalize::Request::default()
     };
-    let response = graphql::execute(&SEARCH, &request, &NoFields).await;
+    let response = graphql::execute(schema, &request, &NoFields).await;
     Answer::Data(
         response.data.and_then(|d| d.get(&field.key).cloned()),
         response.errors,
@@ -248,7 +251,7 @@ async fn ask_member(
         member: member.clone(),
         reason,
     };
-    let body = serde_json::to_vec(&json!({ "query": document(&SEARCH, field) }))
+    let body = serde_json::to_vec(&json!({ "query": document(&gw.schema.get(), field) }))
         .map_err(|e| bad(e.to_string()))?;
     let mut up = proxy::request_head(&gw.members, index, client, parts)?;
     *up.method_mut() = Method::POST;

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use flotilla_node::graphql::error::GqlError;
 use flotilla_node::graphql::normalize::{self, Selected};
-use flotilla_node::graphql::schema::SEARCH;
+use flotilla_node::graphql::schema::Schema;
 use flotilla_node::search::paging::{Criteria, Page};
 
 use super::engine::{ask, Answer};
@@ -61,9 +61,10 @@ pub(super) async fn resolve(
         .iter()
         .filter_map(|(_, l)| l.first().map(String::as_str))
         .collect();
+    let schema = gw.schema.get();
     let Some(plans) = firsts
         .iter()
-        .map(|first| candidate_plan(field, first, page))
+        .map(|first| candidate_plan(&schema, field, first, page))
         .collect::<Option<Vec<_>>>()
     else {
         return own;
@@ -124,7 +125,7 @@ async fn argument_layers(
     let query =
         format!("{{{RESERVED}image:Image(image:{image}){{Manifests{{Digest Layers{{Digest}}}}}}}}");
     let Ok(fields) = normalize::normalize(
-        &SEARCH,
+        &gw.schema.get(),
         &normalize::Request {
             query,
             ..normalize::Request::default()
@@ -162,14 +163,19 @@ fn manifests(list: &Value) -> Vec<Layers> {
 
 /// `ImageListForDigest(id: <first>)` with the client's `Results` selection,
 /// the layers to test, and the merge's keys; every candidate, unpaged.
-fn candidate_plan(field: &Selected, first: &str, page: Page) -> Option<merge::FanOut> {
+fn candidate_plan(
+    schema: &Schema,
+    field: &Selected,
+    first: &str,
+    page: Page,
+) -> Option<merge::FanOut> {
     let id = serde_json::to_string(first).ok()?;
     let query = format!(
         "{{{}:ImageListForDigest(id:{id}){{{RESERVED}Results:Results{{{RESERVED}Manifests:Manifests{{Digest Layers{{Digest}}}}}}}}}}",
         field.key
     );
     let mut candidate = normalize::normalize(
-        &SEARCH,
+        schema,
         &normalize::Request {
             query,
             ..normalize::Request::default()
@@ -212,6 +218,7 @@ fn related(item: &Value, argument: &[Layers], base: bool) -> bool {
 mod tests {
     use super::*;
     use crate::search::render;
+    use flotilla_node::graphql::schema::SEARCH;
 
     fn image(manifests: &[(&str, &[&str])]) -> Value {
         let list: Vec<Value> = manifests
@@ -252,6 +259,7 @@ mod tests {
         .unwrap()
         .remove(0);
         let plan = candidate_plan(
+            &SEARCH,
             &field,
             "sha256:l1",
             Page::read(field.args.get("requestedPage"), Criteria::UpdateTime).unwrap(),

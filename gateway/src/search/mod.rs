@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`engine`]: one request: read, plan, ask members, merge, stitch.
 //! - [`plan`]: the strategy table, one row per Query field.
+//! - [`schema`]: the schema in force: learned from a member at start, the built-in copy until then.
 //! - [`render`]: a planned field back to GraphQL text for a member.
 //! - [`limits`]: depth, root-field and field-count limits, before any member is asked.
 //! - [`layers`]: `DerivedImageList` / `BaseImageList` computed across members.
@@ -14,3 +15,4 @@ pub(crate) mod limits;
 pub(crate) mod merge;
 pub(crate) mod plan;
 pub(crate) mod render;
+pub(crate) mod schema;
