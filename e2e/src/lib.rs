@@ -22,6 +22,7 @@
 //! - [`tls_node`]: a `flotilla-node` serving HTTPS and requiring client certificates ([`TlsNode`]).
 //! - [`balancer`]: haproxy or nginx from `deploy/`, rendered for loopback, in front of gateways.
 //! - [`search_fixture`]: a realistic registry for the search extension, and what zot would answer about it.
+//! - [`oracle`]: the same registry in one node and spread over fleets behind a gateway, asked alike ([`oracle::Oracle`]).
 
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -37,6 +38,7 @@ pub mod gateway;
 pub mod http;
 pub mod layout;
 pub mod node;
+pub mod oracle;
 pub mod pki;
 pub mod process;
 pub mod search_fixture;

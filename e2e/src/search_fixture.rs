@@ -92,6 +92,35 @@ pub fn empty_node() -> Result<Node> {
         .start()
 }
 
+/// A template of the catalog pushed without any use (no downloads, stars or
+/// bookmarks), plus whatever `extra` pushes (named by `extra_key`, which goes
+/// into the template's key), for tests that spread the same data over several
+/// nodes and then use it the same way on each side ([`use_catalog`]). Returns
+/// the template directory: `data/` (a node's storage root) and `fixture.json`.
+pub fn unused_template(
+    extra_key: &str,
+    extra: impl FnOnce(&Node) -> Result<()>,
+) -> Result<std::path::PathBuf> {
+    template::ensure_kind("oracle-fixture", &format!("|{extra_key}"), |node, work| {
+        let record = build::push_catalog(node, work)?;
+        extra(node)?;
+        Ok(record)
+    })
+}
+
+/// The catalog's downloads, stars and bookmarks, sent to `registry` (a node,
+/// or a gateway in front of several) as the fixture's users.
+pub fn use_catalog(registry: &Registry) -> Result<()> {
+    build::download_all(&registry.as_user(ADMIN.0, ADMIN.1))?;
+    build::toggle_all(registry, "toggleStar", catalog::STARS)?;
+    build::toggle_all(registry, "toggleBookmark", catalog::BOOKMARKS)
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    template::copy_dir(from, to)
+}
+
 fn credentials(user: &str) -> Result<(&'static str, &'static str)> {
     match user {
         u if u == ADMIN.0 => Ok(ADMIN),

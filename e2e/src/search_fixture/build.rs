@@ -40,8 +40,30 @@ pub(super) struct Record {
     pub pushed_until: u64,
 }
 
-/// Pushes the whole catalog to `node` (started with the fixture's users).
+/// Pushes the whole catalog to `node` (started with the fixture's users),
+/// then downloads, stars and bookmarks it.
 pub(super) fn populate(node: &Node, work: &Path) -> Result<Record> {
+    let record = push_catalog(node, work)?;
+    let admin = node.http().as_user(ADMIN.0, ADMIN.1);
+    download_all(&admin)?;
+    toggle_all(&node.http(), "toggleStar", catalog::STARS)?;
+    toggle_all(&node.http(), "toggleBookmark", catalog::BOOKMARKS)?;
+    Ok(record)
+}
+
+/// The catalog's manifest GETs ([`catalog::DOWNLOADS`]), as `admin`, against `admin`'s registry.
+pub(super) fn download_all(admin: &Registry) -> Result<()> {
+    for (repo, tag, times) in catalog::DOWNLOADS {
+        for _ in 0..*times {
+            admin.manifest(repo, tag)?;
+        }
+    }
+    Ok(())
+}
+
+/// Pushes the whole catalog to `node`: images, signatures, referrers and
+/// artifacts, but no downloads, stars or bookmarks.
+pub(super) fn push_catalog(node: &Node, work: &Path) -> Result<Record> {
     let pushed_from = unix_now();
     let skopeo = Skopeo::as_user(ADMIN.0, ADMIN.1)?;
     let admin = node.http().as_user(ADMIN.0, ADMIN.1);
@@ -75,13 +97,6 @@ pub(super) fn populate(node: &Node, work: &Path) -> Result<Record> {
             tags.push((spec.name.into(), tag.to_string(), digest));
         }
     }
-    for (repo, tag, times) in catalog::DOWNLOADS {
-        for _ in 0..*times {
-            admin.manifest(repo, tag)?;
-        }
-    }
-    toggle_all(node, "toggleStar", catalog::STARS)?;
-    toggle_all(node, "toggleBookmark", catalog::BOOKMARKS)?;
     Ok(Record {
         tags,
         signed,
@@ -279,11 +294,15 @@ fn push_oras(
         .context("oras push without Docker-Content-Digest")
 }
 
-fn toggle_all(node: &Node, action: &str, toggles: &[(&str, &str)]) -> Result<()> {
+/// `PUT /v2/_zot/ext/userprefs` for each (user, repository), against `registry` (a node or a gateway).
+pub(super) fn toggle_all(
+    registry: &Registry,
+    action: &str,
+    toggles: &[(&str, &str)],
+) -> Result<()> {
     for (user, repo) in toggles {
         let (user, password) = credentials(user)?;
-        let response = node
-            .http()
+        let response = registry
             .as_user(user, password)
             .put("/v2/_zot/ext/userprefs")
             .query(&[("repo", *repo), ("action", action)])

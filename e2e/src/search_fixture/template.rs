@@ -11,7 +11,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{env, Node};
 
-use super::{access_control, catalog, Fixture};
+use super::build::{self, Record};
+use super::{access_control, catalog, empty_node};
 
 /// Bumped when the build changes in a way the key would not see.
 const TEMPLATE_VERSION: u32 = 1;
@@ -19,15 +20,30 @@ const TEMPLATE_VERSION: u32 = 1;
 /// The template directory, built now if it does not exist yet. Two tests
 /// may build it at once; the first rename wins and the other copy is dropped.
 pub(super) fn ensure() -> Result<PathBuf> {
-    let parent = env::bin_dir()?.join("search-fixture");
-    let dir = parent.join(template_key()?);
+    ensure_kind("search-fixture", "", |node, work| {
+        build::populate(node, work)
+    })
+}
+
+/// The template of one kind, under `target/<profile>/<kind>/<key>`: `extra`
+/// goes into the key (for what `fill` adds beyond the catalog), and `fill`
+/// fills a fresh node started with the fixture's users and access control.
+pub(super) fn ensure_kind(
+    kind: &str,
+    extra: &str,
+    fill: impl FnOnce(&Node, &Path) -> Result<Record>,
+) -> Result<PathBuf> {
+    let parent = env::bin_dir()?.join(kind);
+    let dir = parent.join(template_key(extra)?);
     if dir.join("fixture.json").is_file() {
         return Ok(dir);
     }
-    let fixture = Fixture::build()?;
-    let Fixture {
-        mut node, record, ..
-    } = fixture;
+    let mut node = empty_node()?;
+    let work = tempfile::Builder::new()
+        .prefix(&format!("{kind}-"))
+        .tempdir()?;
+    let record = fill(&node, work.path())
+        .with_context(|| format!("filling the {kind} node\n{}", node.log()))?;
     // Gracefully, so that the pull counts the node batches are written.
     stop_gracefully(&node)?;
     node.kill()?;
@@ -112,12 +128,12 @@ fn node_pid(config: &Path) -> Result<u32> {
     bail!("no process serves {}", config.display())
 }
 
-fn template_key() -> Result<String> {
+fn template_key(extra: &str) -> Result<String> {
     let node = env::binary("flotilla-node")?;
     let meta = fs::metadata(&node)?;
     let built = meta.modified()?.duration_since(UNIX_EPOCH)?.as_nanos();
     let spec = format!(
-        "{TEMPLATE_VERSION}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{built}|{}",
+        "{TEMPLATE_VERSION}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{built}|{}{extra}",
         catalog::repositories(),
         catalog::last_pushed(),
         catalog::DOWNLOADS,

@@ -290,9 +290,18 @@ async fn ask_member(
     let answer: Value = serde_json::from_slice(&bytes)
         .map_err(|e| bad(format!("search answer is not JSON: {e}")))?;
     let errors = match answer.get("errors") {
-        // A member's own errors pass through unchanged.
+        // A member's own errors pass through, pointing into the client's
+        // document rather than the one-field document the member was sent.
         Some(errors) => serde_json::from_value::<Vec<GqlError>>(errors.clone())
-            .map_err(|e| bad(format!("malformed errors: {e}")))?,
+            .map_err(|e| bad(format!("malformed errors: {e}")))?
+            .into_iter()
+            .map(|mut e| {
+                if !e.locations.is_empty() {
+                    e.locations = vec![locate(field, &e.path)];
+                }
+                e
+            })
+            .collect(),
         None => Vec::new(),
     };
     let value = answer
@@ -301,6 +310,19 @@ async fn ask_member(
         .filter(|v| !v.is_null())
         .cloned();
     Ok(Answer::Data(value, errors))
+}
+
+/// Where `path` (response keys and list indices, from the root field) points
+/// in the client's document: the deepest selected field it names.
+fn locate(field: &Selected, path: &[Value]) -> flotilla_node::graphql::error::Location {
+    let mut at = field;
+    for key in path.iter().skip(1).filter_map(Value::as_str) {
+        match at.fields.iter().find(|f| f.key == key) {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    at.location
 }
 
 /// The error a member that could not answer leaves in `errors`, naming it.
