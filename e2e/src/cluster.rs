@@ -23,6 +23,7 @@ enum Kind {
 pub struct ClusterBuilder<'a> {
     size: usize,
     kind: Kind,
+    search: bool,
     gateway: GatewayBuilder,
     tls: Option<&'a TestPki>,
 }
@@ -32,6 +33,18 @@ impl<'a> ClusterBuilder<'a> {
     pub fn nodes(mut self, size: usize) -> Self {
         self.size = size;
         self.kind = Kind::FlotillaNode;
+        self
+    }
+
+    /// Members with zot's search and UI extensions switched on.
+    pub fn search(mut self) -> Self {
+        self.search = true;
+        self
+    }
+
+    /// `fanOut` timeout of the gateway.
+    pub fn fan_out(mut self, fan_out: std::time::Duration) -> Self {
+        self.gateway = self.gateway.fan_out(fan_out);
         self
     }
 
@@ -70,6 +83,9 @@ impl<'a> ClusterBuilder<'a> {
     pub fn start(self) -> Result<Cluster> {
         let members = (0..self.size)
             .map(|_| match (self.kind, self.tls) {
+                (Kind::FlotillaNode, None) if self.search => {
+                    Node::builder().search().start().map(Member::Node)
+                }
                 (Kind::FlotillaNode, None) => Node::start().map(Member::Node),
                 (Kind::FlotillaNode, Some(pki)) => TlsNode::start(pki).map(Member::TlsNode),
                 (Kind::Distribution, None) => Distribution::start().map(Member::Distribution),
@@ -108,6 +124,7 @@ impl Cluster {
         ClusterBuilder {
             size: 3,
             kind: Kind::FlotillaNode,
+            search: false,
             gateway: Gateway::builder(),
             tls: None,
         }

@@ -34,6 +34,7 @@ pub struct GatewayBuilder {
     listener_tls: Option<Value>,
     members_tls: Option<Value>,
     drain: Duration,
+    fan_out: Duration,
 }
 
 impl GatewayBuilder {
@@ -84,6 +85,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// `timeouts.fanOut`: how long a fan-out waits for members (default 30 s).
+    pub fn fan_out(mut self, fan_out: Duration) -> Self {
+        self.fan_out = fan_out;
+        self
+    }
+
     /// The config file's JSON, as the gateway will read it.
     pub fn config(&self) -> Value {
         let mut http = json!({ "address": "127.0.0.1", "port": self.port.to_string() });
@@ -102,6 +109,7 @@ impl GatewayBuilder {
                 "connect": "1s",
                 "probeInterval": "500ms",
                 "drain": format!("{}ms", self.drain.as_millis()),
+                "fanOut": format!("{}ms", self.fan_out.as_millis()),
             },
             "onMemberFailure": self.on_member_failure,
             "log": { "level": "info" },
@@ -161,6 +169,7 @@ impl Gateway {
             listener_tls: None,
             members_tls: None,
             drain: Duration::from_secs(10),
+            fan_out: Duration::from_secs(30),
         }
     }
 
