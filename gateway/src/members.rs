@@ -32,7 +32,14 @@ pub(crate) struct Member {
     pub(crate) name: String,
     scheme: &'static str,
     health: AtomicU8,
+    /// Probes missed in a row by timing out; a member is marked down only
+    /// after [`MISSES_BEFORE_DOWN`], since a busy member can be slow once.
+    misses: AtomicU8,
 }
+
+/// Consecutive probe timeouts that mark a member down (a refused
+/// connection marks it down at once).
+const MISSES_BEFORE_DOWN: u8 = 3;
 
 /// What the last probe or request said about a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +120,7 @@ impl Members {
                 name: name.clone(),
                 scheme,
                 health: AtomicU8::new(Health::Up as u8),
+                misses: AtomicU8::new(0),
             })
             .collect();
         Ok(Self {
@@ -237,14 +245,28 @@ impl Members {
         let mut req = Request::get(uri).body(empty()).unwrap_or_default();
         req.headers_mut()
             .insert(HOP_HEADER, http::HeaderValue::from_static("1"));
+        let member = &self.list[index];
         let health = match tokio::time::timeout(timeout, self.client.request(req)).await {
             Ok(Ok(resp)) => match resp.status() {
                 StatusCode::OK | StatusCode::UNAUTHORIZED => Health::Up,
                 StatusCode::LOOP_DETECTED => Health::Loop,
                 _ => Health::Down,
             },
-            _ => Health::Down,
+            Ok(Err(_)) => Health::Down,
+            Err(_) => {
+                let missed = member
+                    .misses
+                    .fetch_add(1, Ordering::Relaxed)
+                    .saturating_add(1);
+                if missed < MISSES_BEFORE_DOWN {
+                    return;
+                }
+                Health::Down
+            }
         };
+        if health != Health::Down {
+            member.misses.store(0, Ordering::Relaxed);
+        }
         self.mark(index, health);
     }
 }

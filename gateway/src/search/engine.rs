@@ -43,12 +43,9 @@ pub(crate) async fn handle(
         let req = Request::from_parts(parts, body);
         return gw.forward(index, client, req).await.0;
     }
-    let body = Limited::new(body, gw.config.limits.search_request_bytes)
-        .collect()
-        .await;
-    let body = match body {
-        Ok(body) => body.to_bytes(),
-        Err(_) => {
+    let body = match read_bounded(body, gw.config.limits.search_request_bytes).await {
+        Some(body) => body,
+        None => {
             let err = GqlError::new(format!(
                 "request body over {} bytes (limits.searchRequestBytes)",
                 gw.config.limits.search_request_bytes
@@ -158,6 +155,27 @@ async fn resolve(
             .at(field.location)],
         ),
     }
+}
+
+/// The request body if it fits in `limit`. An oversized body is still read
+/// (up to 16× the limit) and dropped, so the 413 reaches a client that is
+/// still sending rather than being lost to a connection reset.
+async fn read_bounded(mut body: Incoming, limit: usize) -> Option<Bytes> {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return None };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        } else if seen > limit.saturating_mul(16) {
+            return None;
+        }
+    }
+    (seen <= limit).then(|| Bytes::from(kept))
 }
 
 /// Introspection from the gateway's own copy of the schema.

@@ -67,7 +67,14 @@ pub(super) async fn search(node: &Node, who: Identity, req: Request) -> Result<R
                 access: node.access.clone(),
                 who,
             };
-            graphql::execute(&SEARCH, &request, &resolver).await
+            // Resolvers are CPU work over the in-memory metadata (seconds for
+            // a whole 25k-repository list): off the async threads, so health
+            // checks and pulls are not held up behind one heavy query.
+            let runtime = tokio::runtime::Handle::current();
+            let run = move || runtime.block_on(graphql::execute(&SEARCH, &request, &resolver));
+            tokio::task::spawn_blocking(run)
+                .await
+                .map_err(|e| crate::error::NodeError::Io(std::io::Error::other(e)))?
         }
         Err(rejected) => rejected,
     };
