@@ -62,53 +62,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # --- processes and cleanup ---------------------------------------------------
-T="$(mktemp -d -t flotilla-bench-XXXXXX)"
-PIDS=()
-RESULTS="$T/results.txt"
-: >"$RESULTS"
-
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for _ in $(seq 50); do
-        local alive=0
-        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        [ "$alive" = 0 ] && break
-        sleep 0.1
-    done
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    if [ "$KEEP_TMP" = 1 ]; then
-        log "kept $T"
-    else
-        rm -rf "$T"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-result() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
-
-# start NAME CMD...: runs CMD in the background, waits (20 s at most) for its
-# `listening on http://127.0.0.1:PORT` line; sets STARTED_PID and STARTED_PORT.
-start() {
-    local name=$1
-    shift
-    : >"$T/$name.out" # exists before the background job opens it, for the sed below
-    "$@" >"$T/$name.out" 2>"$T/$name.err" &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-    for _ in $(seq 200); do
-        STARTED_PORT="$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$T/$name.out")"
-        [ -n "$STARTED_PORT" ] && return 0
-        kill -0 "$STARTED_PID" 2>/dev/null || die "$name exited: $(tail -5 "$T/$name.err")"
-        sleep 0.1
-    done
-    die "$name did not print its listening line in 20 s"
-}
+# shellcheck source=bench/common.sh
+source "$bench/common.sh"
+bench_init flotilla-bench
 
 # node NAME: a flotilla-node on a free port with its own root; sets STARTED_*.
 node() {

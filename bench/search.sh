@@ -47,55 +47,10 @@ for tool in curl python3; do
 done
 
 # --- processes and cleanup ---------------------------------------------------
-T="$(mktemp -d -t flotilla-search-XXXXXX)"
-PIDS=()
-RESULTS="$T/results.txt"
-: >"$RESULTS"
-
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for _ in $(seq 50); do
-        local alive=0
-        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        [ "$alive" = 0 ] && break
-        sleep 0.1
-    done
-    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    if [ "$KEEP_TMP" = 1 ]; then
-        log "kept $T"
-    else
-        rm -rf "$T"
-    fi
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-result() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
-
-# start NAME CMD...: runs CMD in the background, waits for its `listening on
-# http://127.0.0.1:PORT` line (the node rebuilds its metadata before it binds,
-# so up to READY_MAX_S); sets STARTED_PID and STARTED_PORT.
-start() {
-    local name=$1
-    shift
-    : >"$T/$name.out"
-    "$@" >"$T/$name.out" 2>"$T/$name.err" &
-    STARTED_PID=$!
-    PIDS+=("$STARTED_PID")
-    local deadline=$((SECONDS + READY_MAX_S))
-    while [ "$SECONDS" -lt "$deadline" ]; do
-        STARTED_PORT="$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$T/$name.out")"
-        [ -n "$STARTED_PORT" ] && return 0
-        kill -0 "$STARTED_PID" 2>/dev/null || die "$name exited: $(tail -5 "$T/$name.err")"
-        sleep 0.1
-    done
-    die "$name did not print its listening line in $READY_MAX_S s"
-}
+START_MAX_S="$READY_MAX_S"
+# shellcheck source=bench/common.sh
+source "$bench/common.sh"
+bench_init flotilla-search
 
 node_config() { # NAME: a node config with search and UI, its own root, a free port
     mkdir -p "$T/$1"

@@ -1,0 +1,58 @@
+# shellcheck shell=bash
+# What the bench scripts share: a temporary directory, processes that are
+# always stopped on exit, and results as key=value lines. A script defines
+# log() and die() and sets KEEP_TMP before sourcing this, then calls
+# bench_init; START_MAX_S (default 20) bounds how long start() waits.
+
+# bench_init PREFIX: the temporary directory $T, $PIDS and $RESULTS, and the traps.
+bench_init() {
+    T="$(mktemp -d -t "$1-XXXXXX")"
+    PIDS=()
+    RESULTS="$T/results.txt"
+    : >"$RESULTS"
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for _ in $(seq 50); do
+        local alive=0
+        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [ "$KEEP_TMP" = 1 ]; then
+        log "kept $T"
+    else
+        rm -rf "$T"
+    fi
+    exit "$status"
+}
+
+result() { printf '%s=%s\n' "$1" "$2" >>"$RESULTS"; }
+
+# start NAME CMD...: runs CMD in the background and waits for its
+# `listening on http://127.0.0.1:PORT` line; sets STARTED_PID and STARTED_PORT.
+start() {
+    local name=$1
+    shift
+    : >"$T/$name.out" # exists before the background job opens it, for the sed below
+    "$@" >"$T/$name.out" 2>"$T/$name.err" &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+    local limit=${START_MAX_S:-20}
+    local deadline=$((SECONDS + limit))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        STARTED_PORT="$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$T/$name.out")"
+        [ -n "$STARTED_PORT" ] && return 0
+        kill -0 "$STARTED_PID" 2>/dev/null || die "$name exited: $(tail -5 "$T/$name.err")"
+        sleep 0.1
+    done
+    die "$name did not print its listening line in $limit s"
+}
