@@ -6,6 +6,7 @@
 use std::cmp::Ordering;
 
 use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
 
 use flotilla_node::graphql::error::Location;
 use flotilla_node::graphql::normalize::Selected;
@@ -166,34 +167,32 @@ pub(crate) fn merge_filtered(
         })
         .sum();
     let order = comparator(plan.merge, plan.page.sort_by)?;
+    let names = reserved_keys(plan.merge);
     let mut lists: Map<String, Value> = Map::new();
     let mut item_count = 0usize;
     let keys: Vec<String> = list_keys(plan);
     for key in &keys {
-        let mut items: Vec<(usize, usize, &Value)> = Vec::new();
+        // Each item's keys are read once, not at every comparison.
+        let mut items: Vec<(Keys<'_>, usize, usize, &Value)> = Vec::new();
         for part in parts {
-            for (i, item) in part
-                .value
-                .get(key)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                items.push((part.member, i, item));
+            let list = part.value.get(key).and_then(Value::as_array);
+            for (i, item) in list.into_iter().flatten().enumerate() {
+                items.push((Keys::of(item, &names), part.member, i, item));
             }
         }
         // zot's sort is unstable; ties are broken by member and position so the answer is deterministic.
-        items.sort_by(|a, b| order(a.2, b.2).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1)));
+        items.sort_by(|a, b| order(&a.0, &b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
         let mut seen = std::collections::HashSet::new();
-        let identity = identity_len(plan.merge);
-        items.retain(|(_, _, item)| seen.insert(identity_of(item, plan.merge, identity)));
+        items.retain(|(k, _, _, _)| seen.insert(k.identity));
         if let Some(keep) = keep {
-            items.retain(|(_, _, item)| keep(item));
+            items.retain(|(_, _, _, item)| keep(item));
             total = items.len() as i64;
         }
         let range = plan.page.range(items.len());
-        let page: Vec<Value> = items[range].iter().map(|(_, _, v)| (*v).clone()).collect();
+        let page: Vec<Value> = items[range]
+            .iter()
+            .map(|(_, _, _, v)| (*v).clone())
+            .collect();
         item_count = page.len();
         lists.insert(key.clone(), Value::Array(page));
     }
@@ -239,81 +238,106 @@ fn list_keys(plan: &FanOut) -> Vec<String> {
     keys
 }
 
-fn identity_len(merge: Merge) -> usize {
-    KEYS.iter()
-        .find(|(m, _, _)| *m == merge)
-        .map_or(1, |(_, _, n)| *n)
-}
-
-fn identity_of(item: &Value, merge: Merge, n: usize) -> String {
+/// The reserved response keys of `merge`'s item keys, in [`KEYS`] order.
+fn reserved_keys(merge: Merge) -> Vec<String> {
     let keys = KEYS
         .iter()
         .find(|(m, _, _)| *m == merge)
         .map_or(&[][..], |(_, k, _)| k);
-    keys.iter()
-        .take(n)
-        .map(|k| key(item, k).to_string())
-        .collect::<Vec<_>>()
-        .join("\u{0}")
+    keys.iter().map(|k| format!("{RESERVED}{k}")).collect()
 }
 
-fn key<'a>(item: &'a Value, name: &str) -> &'a Value {
-    item.get(format!("{RESERVED}{name}"))
-        .unwrap_or(&Value::Null)
+/// One item's keys, in [`KEYS`] order: two texts (repository and tag, or
+/// name), a number (rank), a time and downloads, plus its identity.
+struct Keys<'a> {
+    text: [&'a str; 2],
+    rank: i64,
+    updated: Option<OffsetDateTime>,
+    downloads: i64,
+    identity: (&'a str, &'a str),
 }
 
-type Order = Box<dyn Fn(&Value, &Value) -> Ordering>;
+impl<'a> Keys<'a> {
+    fn of(item: &'a Value, names: &[String]) -> Self {
+        let get = |i: usize| {
+            names
+                .get(i)
+                .and_then(|n| item.get(n))
+                .unwrap_or(&Value::Null)
+        };
+        let text = |i: usize| get(i).as_str().unwrap_or_default();
+        let int = |i: usize| get(i).as_i64().unwrap_or(0);
+        // Images: RepoName, Tag, LastUpdated, DownloadCount; repos: Name, Rank, LastUpdated, DownloadCount.
+        let image = names.first().is_some_and(|n| n.ends_with("RepoName"));
+        let (text, rank, identity) = if image {
+            ([text(0), text(1)], 0, (text(0), text(1)))
+        } else {
+            ([text(0), ""], int(1), (text(0), ""))
+        };
+        Keys {
+            text,
+            rank,
+            updated: paging::parse_time(get(2)),
+            downloads: int(3),
+            identity,
+        }
+    }
+}
 
-/// zot's comparator for `criteria`, reading the reserved keys of two items.
+type Order = fn(&Keys<'_>, &Keys<'_>) -> Ordering;
+
+/// zot's comparator for `criteria` over item keys; unsupported criteria are zot's error.
 fn comparator(merge: Merge, criteria: Criteria) -> Result<Order, String> {
-    let text = |v: &Value, k: &str| key(v, k).as_str().unwrap_or_default().to_owned();
-    let int = |v: &Value, k: &str| key(v, k).as_i64().unwrap_or(0);
-    let time = |v: &Value| paging::parse_time(key(v, "LastUpdated"));
+    // Checked here so the error is zot's; the orders below then cannot fail.
     Ok(match merge {
         Merge::Images => {
-            let order = paging::image_order(criteria)?;
-            Box::new(move |a, b| {
-                let (ra, ta, rb, tb) = (
-                    text(a, "RepoName"),
-                    text(a, "Tag"),
-                    text(b, "RepoName"),
-                    text(b, "Tag"),
-                );
-                let ka = ImageKey {
-                    repo: &ra,
-                    tag: &ta,
-                    last_updated: time(a),
-                    downloads: int(a, "DownloadCount"),
-                };
-                let kb = ImageKey {
-                    repo: &rb,
-                    tag: &tb,
-                    last_updated: time(b),
-                    downloads: int(b, "DownloadCount"),
-                };
-                order(&ka, &kb)
-            })
+            paging::image_order(criteria)?;
+            match criteria {
+                Criteria::AlphabeticDsc => |a, b| images(Criteria::AlphabeticDsc, a, b),
+                Criteria::UpdateTime => |a, b| images(Criteria::UpdateTime, a, b),
+                Criteria::Downloads => |a, b| images(Criteria::Downloads, a, b),
+                _ => |a, b| images(Criteria::AlphabeticAsc, a, b),
+            }
         }
         Merge::Repos => {
-            let order = paging::repo_order(criteria)?;
-            Box::new(move |a, b| {
-                let (na, nb) = (text(a, "Name"), text(b, "Name"));
-                let ka = RepoKey {
-                    name: &na,
-                    rank: int(a, "Rank"),
-                    last_updated: time(a),
-                    downloads: int(a, "DownloadCount"),
-                };
-                let kb = RepoKey {
-                    name: &nb,
-                    rank: int(b, "Rank"),
-                    last_updated: time(b),
-                    downloads: int(b, "DownloadCount"),
-                };
-                order(&ka, &kb)
-            })
+            paging::repo_order(criteria)?;
+            match criteria {
+                Criteria::AlphabeticAsc => |a, b| repos(Criteria::AlphabeticAsc, a, b),
+                Criteria::AlphabeticDsc => |a, b| repos(Criteria::AlphabeticDsc, a, b),
+                Criteria::UpdateTime => |a, b| repos(Criteria::UpdateTime, a, b),
+                Criteria::Downloads => |a, b| repos(Criteria::Downloads, a, b),
+                _ => |a, b| repos(Criteria::Relevance, a, b),
+            }
         }
     })
+}
+
+fn images(criteria: Criteria, a: &Keys<'_>, b: &Keys<'_>) -> Ordering {
+    let (ka, kb) = (image_key(a), image_key(b));
+    paging::image_order(criteria).map_or(Ordering::Equal, |order| order(&ka, &kb))
+}
+
+fn repos(criteria: Criteria, a: &Keys<'_>, b: &Keys<'_>) -> Ordering {
+    let (ka, kb) = (repo_key(a), repo_key(b));
+    paging::repo_order(criteria).map_or(Ordering::Equal, |order| order(&ka, &kb))
+}
+
+fn image_key<'a>(k: &Keys<'a>) -> ImageKey<'a> {
+    ImageKey {
+        repo: k.text[0],
+        tag: k.text[1],
+        last_updated: k.updated,
+        downloads: k.downloads,
+    }
+}
+
+fn repo_key<'a>(k: &Keys<'a>) -> RepoKey<'a> {
+    RepoKey {
+        name: k.text[0],
+        rank: k.rank,
+        last_updated: k.updated,
+        downloads: k.downloads,
+    }
 }
 
 /// `value` cut to `fields` in their order, by the key `pick` says each has
