@@ -177,7 +177,7 @@ pub(crate) fn merge_filtered(
         for part in parts {
             let list = part.value.get(key).and_then(Value::as_array);
             for (i, item) in list.into_iter().flatten().enumerate() {
-                items.push((Keys::of(item, &names), part.member, i, item));
+                items.push((Keys::of(item, &names, plan.merge), part.member, i, item));
             }
         }
         // zot's sort is unstable; ties are broken by member and position so the answer is deterministic.
@@ -258,7 +258,7 @@ struct Keys<'a> {
 }
 
 impl<'a> Keys<'a> {
-    fn of(item: &'a Value, names: &[String]) -> Self {
+    fn of(item: &'a Value, names: &[String], merge: Merge) -> Self {
         let get = |i: usize| {
             names
                 .get(i)
@@ -268,11 +268,9 @@ impl<'a> Keys<'a> {
         let text = |i: usize| get(i).as_str().unwrap_or_default();
         let int = |i: usize| get(i).as_i64().unwrap_or(0);
         // Images: RepoName, Tag, LastUpdated, DownloadCount; repos: Name, Rank, LastUpdated, DownloadCount.
-        let image = names.first().is_some_and(|n| n.ends_with("RepoName"));
-        let (text, rank, identity) = if image {
-            ([text(0), text(1)], 0, (text(0), text(1)))
-        } else {
-            ([text(0), ""], int(1), (text(0), ""))
+        let (text, rank, identity) = match merge {
+            Merge::Images => ([text(0), text(1)], 0, (text(0), text(1))),
+            Merge::Repos => ([text(0), ""], int(1), (text(0), "")),
         };
         Keys {
             text,
