@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Deserialize;
 
@@ -126,11 +125,9 @@ async fn member_catalog(
             status => return Err(bad(format!("catalog answered {status}"))),
         }
         let next = next_page(resp.headers(), &member).map_err(&bad)?;
-        let body = Limited::new(resp.into_body(), gw.config.limits.merged_body_bytes)
-            .collect()
+        let body = crate::members::read_body(resp, gw.config.limits.merged_body_bytes)
             .await
-            .map_err(|e| bad(format!("catalog body: {e}")))?
-            .to_bytes();
+            .map_err(|e| bad(format!("catalog {e}")))?;
         let page: CatalogPage =
             serde_json::from_slice(&body).map_err(|e| bad(format!("catalog is not JSON: {e}")))?;
         repos.extend(page.repositories.unwrap_or_default());

@@ -271,6 +271,17 @@ impl Members {
     }
 }
 
+/// A member's answer read whole, for the gateway to parse (catalog pages,
+/// GraphQL answers); over `limit` bytes it is an error, not a truncation.
+pub(crate) async fn read_body(resp: Response<Incoming>, limit: usize) -> Result<Bytes, String> {
+    use http_body_util::Limited;
+    Limited::new(resp.into_body(), limit)
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .map_err(|e| format!("body over {limit} bytes or cut short: {e}"))
+}
+
 /// An empty upstream body.
 pub(crate) fn empty() -> UpstreamBody {
     Empty::<Bytes>::new()

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use futures_util::future::join_all;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{json, Map, Value};
 
@@ -300,11 +300,9 @@ async fn ask_member(
         }
         status => return Err(bad(format!("search answered {status}"))),
     }
-    let bytes = Limited::new(resp.into_body(), gw.config.limits.merged_body_bytes)
-        .collect()
+    let bytes = crate::members::read_body(resp, gw.config.limits.merged_body_bytes)
         .await
-        .map_err(|e| bad(format!("search body: {e}")))?
-        .to_bytes();
+        .map_err(|e| bad(format!("search {e}")))?;
     let answer: Value = serde_json::from_slice(&bytes)
         .map_err(|e| bad(format!("search answer is not JSON: {e}")))?;
     let errors = match answer.get("errors") {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 
 use flotilla_node::graphql::schema::{Kind, Schema, SEARCH_SDL};
@@ -46,15 +46,25 @@ impl HeldSchema {
 pub(crate) async fn learn(held: &HeldSchema, members: &Members, retry: Duration, limit: usize) {
     loop {
         let mut learned: Vec<(String, Schema)> = Vec::new();
+        let mut unreachable = 0;
         for index in 0..members.len() {
+            let name = &members.get(index).name;
             match introspect(members, index, limit).await {
-                Ok(schema) => learned.push((members.get(index).name.clone(), schema)),
-                Err(reason) => {
-                    tracing::debug!(member = %members.get(index).name, %reason, "schema not learned yet")
+                Ok(schema) => learned.push((name.clone(), schema)),
+                Err(Failure::Unreachable(reason)) => {
+                    unreachable += 1;
+                    tracing::debug!(member = %name, %reason, "schema not learned yet");
+                }
+                Err(Failure::Refused(reason)) => {
+                    tracing::info!(member = %name, %reason, "member gives no search schema");
                 }
             }
         }
         let Some((first_name, first)) = learned.first() else {
+            if unreachable == 0 {
+                // Every member answered and none serves search: the built-in copy stays.
+                return;
+            }
             tokio::time::sleep(retry).await;
             continue;
         };
@@ -74,11 +84,21 @@ pub(crate) async fn learn(held: &HeldSchema, members: &Members, retry: Duration,
     }
 }
 
-async fn introspect(members: &Members, index: usize, limit: usize) -> Result<Schema, String> {
-    let body = serde_json::to_vec(&json!({ "query": INTROSPECTION })).map_err(|e| e.to_string())?;
+/// Why a member's schema was not learned.
+enum Failure {
+    /// Not reached: try again later.
+    Unreachable(String),
+    /// It answered without a usable schema (search off, a login required…).
+    Refused(String),
+}
+
+async fn introspect(members: &Members, index: usize, limit: usize) -> Result<Schema, Failure> {
+    let refused = |e: String| Failure::Refused(e);
+    let body = serde_json::to_vec(&json!({ "query": INTROSPECTION }))
+        .map_err(|e| refused(e.to_string()))?;
     let uri = members
         .uri(index, "/v2/_zot/ext/search")
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| refused(e.to_string()))?;
     let req = Request::builder()
         .method(Method::POST)
         .uri(uri)
@@ -88,18 +108,19 @@ async fn introspect(members: &Members, index: usize, limit: usize) -> Result<Sch
                 .map_err(|never| match never {})
                 .boxed(),
         )
-        .map_err(|e| e.to_string())?;
-    let resp = members.send(index, req).await.map_err(|e| e.to_string())?;
-    if resp.status() != StatusCode::OK {
-        return Err(format!("introspection answered {}", resp.status()));
-    }
-    let bytes = Limited::new(resp.into_body(), limit)
-        .collect()
+        .map_err(|e| refused(e.to_string()))?;
+    let resp = members
+        .send(index, req)
         .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
-    from_introspection(&value["data"]["__schema"])
+        .map_err(|e| Failure::Unreachable(e.to_string()))?;
+    if resp.status() != StatusCode::OK {
+        return Err(refused(format!("introspection answered {}", resp.status())));
+    }
+    let bytes = crate::members::read_body(resp, limit)
+        .await
+        .map_err(Failure::Unreachable)?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| refused(e.to_string()))?;
+    from_introspection(&value["data"]["__schema"]).map_err(refused)
 }
 
 /// Rebuilds a schema from an introspection answer (`__schema`).
