@@ -458,18 +458,25 @@ impl TrafficReport {
     }
 }
 
-/// Pulls `repo_tag` through the balancer into `dir` and compares it byte for
-/// byte with `pushed` (tag `tag` on both sides).
+/// The image the load-balancer stories push, pull and keep under traffic.
+pub const STORY_REPO: &str = "deploy/app";
+pub const STORY_TAG: &str = "v1";
+
+/// Pulls the story's image through the balancer into `work/name` and
+/// compares it byte for byte with `pushed`.
 pub fn pull_and_compare(
     skopeo: &crate::Skopeo,
     lb: &Balancer,
-    dir: &Path,
-    repo_tag: &str,
-    tag: &str,
+    work: &Path,
+    name: &str,
     pushed: &crate::Layout,
 ) -> Result<()> {
-    skopeo.copy(&lb.image(repo_tag), &crate::oci_ref(dir, tag))?;
-    crate::Layout::open(dir)?.ensure_same_image(tag, pushed, tag)
+    let dir = work.join(name);
+    skopeo.copy(
+        &lb.image(&format!("{STORY_REPO}:{STORY_TAG}")),
+        &crate::oci_ref(&dir, STORY_TAG),
+    )?;
+    crate::Layout::open(&dir)?.ensure_same_image(STORY_TAG, pushed, STORY_TAG)
 }
 
 impl Traffic {

@@ -37,7 +37,7 @@ fn clients_push_and_pull_through_haproxy_and_lose_nothing_when_a_gateway_drains(
     let (pushed, _) = Layout::with_image(&work.path().join("pushed"), "v1", "behind haproxy")?;
 
     skopeo.copy(&pushed.reference("v1"), &lb.image("deploy/app:v1"))?;
-    pull_and_compare(&skopeo, &lb, &work, "first", &pushed)?;
+    balancer::pull_and_compare(&skopeo, &lb, work.path(), "first", &pushed)?;
 
     let traffic = Traffic::start(&lb.url(), "deploy/app", "v1", 3, 1);
     traffic.wait_for_more(200, Duration::from_secs(20))?;
@@ -57,26 +57,8 @@ fn clients_push_and_pull_through_haproxy_and_lose_nothing_when_a_gateway_drains(
         exit.is_some_and(|status| status.success()),
         "the drained gateway exited with {exit:?}"
     );
-    pull_and_compare(&skopeo, &lb, &work, "after", &pushed)?;
+    balancer::pull_and_compare(&skopeo, &lb, work.path(), "after", &pushed)?;
     ensure_still_one_registry(&cluster, &second)
-}
-
-/// Pulls `deploy/app:v1` through the balancer into a fresh layout and compares it byte for byte.
-fn pull_and_compare(
-    skopeo: &Skopeo,
-    lb: &Balancer,
-    work: &TempDir,
-    name: &str,
-    pushed: &Layout,
-) -> Result<()> {
-    balancer::pull_and_compare(
-        skopeo,
-        lb,
-        &work.path().join(name),
-        "deploy/app:v1",
-        "v1",
-        pushed,
-    )
 }
 
 /// The pushed repository landed on its owner only, and the gateway left standing still serves it.

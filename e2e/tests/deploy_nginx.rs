@@ -31,7 +31,7 @@ fn clients_push_and_pull_through_nginx_and_lose_nothing_when_a_gateway_drains() 
     let (pushed, _) = Layout::with_image(&work.path().join("pushed"), "v1", "behind nginx")?;
 
     skopeo.copy(&pushed.reference("v1"), &lb.image("deploy/app:v1"))?;
-    pull_and_compare(&skopeo, &lb, &work, "first", &pushed)?;
+    balancer::pull_and_compare(&skopeo, &lb, work.path(), "first", &pushed)?;
 
     let traffic = Traffic::start(&lb.url(), "deploy/app", "v1", 3, 1);
     traffic.wait_for_more(200, Duration::from_secs(20))?;
@@ -55,24 +55,6 @@ fn clients_push_and_pull_through_nginx_and_lose_nothing_when_a_gateway_drains() 
         "nginx never took the stopped gateway out:\n{}",
         lb.log()
     );
-    pull_and_compare(&skopeo, &lb, &work, "after", &pushed)?;
+    balancer::pull_and_compare(&skopeo, &lb, work.path(), "after", &pushed)?;
     cluster.ensure_only_on_owner("deploy/app")
-}
-
-/// Pulls `deploy/app:v1` through the balancer into a fresh layout and compares it byte for byte.
-fn pull_and_compare(
-    skopeo: &Skopeo,
-    lb: &Balancer,
-    work: &TempDir,
-    name: &str,
-    pushed: &Layout,
-) -> Result<()> {
-    balancer::pull_and_compare(
-        skopeo,
-        lb,
-        &work.path().join(name),
-        "deploy/app:v1",
-        "v1",
-        pushed,
-    )
 }
