@@ -6,11 +6,10 @@
 use std::cmp::Ordering;
 
 use serde_json::{json, Map, Value};
-use time::OffsetDateTime;
 
 use flotilla_node::graphql::error::Location;
 use flotilla_node::graphql::normalize::Selected;
-use flotilla_node::search::paging::{self, Criteria, ImageKey, Page, RepoKey};
+use flotilla_node::search::paging::{self, Criteria, ImageKey, Page, RepoKey, Stamp};
 
 use super::plan::Merge;
 
@@ -252,7 +251,7 @@ fn reserved_keys(merge: Merge) -> Vec<String> {
 struct Keys<'a> {
     text: [&'a str; 2],
     rank: i64,
-    updated: Option<OffsetDateTime>,
+    updated: Stamp,
     downloads: i64,
     identity: (&'a str, &'a str),
 }
@@ -275,7 +274,7 @@ impl<'a> Keys<'a> {
         Keys {
             text,
             rank,
-            updated: paging::parse_time(get(2)),
+            updated: Stamp::of(paging::parse_time(get(2))),
             downloads: int(3),
             identity,
         }

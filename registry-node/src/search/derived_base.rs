@@ -52,6 +52,7 @@ fn related_images(
         },
     );
     let (page, results) = page_images(
+        ctx,
         found,
         args.get("requestedPage"),
         Criteria::UpdateTime,

@@ -92,7 +92,7 @@ pub(crate) fn global_search(ctx: &Ctx<'_>, args: &Map<String, Value>) -> Result<
             |_, image, m| matches_digest(digest, image, m),
         ),
     };
-    let (page, images) = page_images(found, requested, default, &filter)?;
+    let (page, images) = page_images(ctx, found, requested, default, &filter)?;
     Ok(json!({"Page": page, "Images": images, "Repos": null, "Layers": []}))
 }
 

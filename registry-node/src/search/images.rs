@@ -44,6 +44,7 @@ pub(crate) fn filter_tags<'a>(
 /// zot's `PaginatedFullImageMeta2ImageSummaries`: filter, sort, cut, and
 /// build summaries for the page only.
 pub(crate) fn page_images(
+    ctx: &Ctx<'_>,
     found: Vec<Found<'_>>,
     requested: Option<&Value>,
     default: Criteria,
@@ -58,7 +59,10 @@ pub(crate) fn page_images(
         .collect();
     keyed.sort_by(|a, b| order(&a.0, &b.0));
     let (items, (total, count)) = page.cut(keyed);
-    let results = items.iter().map(|(_, f)| image_summary(f, None)).collect();
+    let results = items
+        .iter()
+        .map(|(_, f)| image_summary(&ctx.wanted, f, None))
+        .collect();
     Ok((page_info(total, count), Value::Array(results)))
 }
 
@@ -76,6 +80,7 @@ pub(crate) fn image_list(ctx: &Ctx<'_>, args: &Map<String, Value>) -> Result<Val
     };
     let found = filter_tags(ctx, repos, |_, _| true, |_, _, _| true);
     let page = page_images(
+        ctx,
         found,
         args.get("requestedPage"),
         Criteria::Relevance,
@@ -106,6 +111,7 @@ pub(crate) fn image_list_for_digest(
         |_, digest, m| matches_digest(id, digest, m),
     );
     let page = page_images(
+        ctx,
         found,
         args.get("requestedPage"),
         Criteria::Relevance,
@@ -155,7 +161,7 @@ pub(crate) fn image(ctx: &Ctx<'_>, args: &Map<String, Value>) -> Result<Value, S
         return Err("no reference provided".into());
     }
     Ok(match tagged_image(ctx, repo, tag, None)? {
-        Some(found) => image_summary(&found, None),
+        Some(found) => image_summary(&ctx.wanted, &found, None),
         None => json!({}),
     })
 }

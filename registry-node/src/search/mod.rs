@@ -11,6 +11,7 @@
 //! - `derived_base`: `DerivedImageList`, `BaseImageList`.
 //! - `referrers`: `Referrers`.
 //! - `cve`: the CVE queries, answered as zot does with scanning off.
+//! - `wanted`: which fields a request selects, so summaries skip the rest.
 //!
 //! Every list query gathers light sort keys first and builds JSON only for
 //! the page it returns.
@@ -25,6 +26,7 @@ pub mod paging;
 mod referrers;
 mod repos;
 mod summary;
+mod wanted;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -37,6 +39,7 @@ use crate::graphql::error::GqlError;
 use crate::graphql::normalize::Selected;
 use crate::graphql::Resolver;
 use crate::meta::{Meta, State};
+use wanted::Wanted;
 
 /// What one request may see: the metadata, and who is asking.
 pub(crate) struct Ctx<'a> {
@@ -45,6 +48,8 @@ pub(crate) struct Ctx<'a> {
     who: &'a Identity,
     starred: HashSet<&'a str>,
     bookmarked: HashSet<&'a str>,
+    /// What the root field selects: summaries build nothing else.
+    pub wanted: Wanted<'a>,
 }
 
 impl<'a> Ctx<'a> {
@@ -59,6 +64,15 @@ impl<'a> Ctx<'a> {
             who,
             starred: set(user.map(|u| &u.starred_repos)),
             bookmarked: set(user.map(|u| &u.bookmarked_repos)),
+            wanted: Wanted::all(),
+        }
+    }
+
+    /// Builds only what `field` selects.
+    pub(crate) fn wanting(self, field: &'a Selected) -> Self {
+        Self {
+            wanted: Wanted::of(field),
+            ..self
         }
     }
 
@@ -105,7 +119,7 @@ impl Resolver for NodeResolver {
         // Everything is in memory: resolve at once, holding the read lock no
         // longer than the field takes.
         let state = self.meta.read();
-        let ctx = Ctx::new(&state, &self.access, &self.who);
+        let ctx = Ctx::new(&state, &self.access, &self.who).wanting(field);
         let result = resolve(&ctx, &field.name, &field.args).map_err(GqlError::new);
         drop(ctx);
         drop(state);

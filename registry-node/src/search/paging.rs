@@ -109,7 +109,7 @@ impl Page {
 pub struct ImageKey<'a> {
     pub repo: &'a str,
     pub tag: &'a str,
-    pub last_updated: Option<OffsetDateTime>,
+    pub last_updated: Stamp,
     pub downloads: i64,
 }
 
@@ -118,7 +118,7 @@ pub struct ImageKey<'a> {
 pub struct RepoKey<'a> {
     pub name: &'a str,
     pub rank: i64,
-    pub last_updated: Option<OffsetDateTime>,
+    pub last_updated: Stamp,
     pub downloads: i64,
 }
 
@@ -160,11 +160,24 @@ pub fn repo_order(
     })
 }
 
+/// A time as a sort key, read once per item rather than at every
+/// comparison: Unix nanoseconds, or nothing for a missing or zero time
+/// (Go's zero time, year 1, or the Unix epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamp(Option<i128>);
+
+impl Stamp {
+    pub fn of(t: Option<OffsetDateTime>) -> Self {
+        Self(
+            t.filter(|t| *t != OffsetDateTime::UNIX_EPOCH && t.year() > 1)
+                .map(OffsetDateTime::unix_timestamp_nanos),
+        )
+    }
+}
+
 /// Newest first; a missing or zero time sorts last.
-pub fn newest_first(a: Option<OffsetDateTime>, b: Option<OffsetDateTime>) -> Ordering {
-    let known =
-        |t: Option<OffsetDateTime>| t.filter(|t| *t != OffsetDateTime::UNIX_EPOCH && t.year() > 1);
-    match (known(a), known(b)) {
+pub fn newest_first(a: Stamp, b: Stamp) -> Ordering {
+    match (a.0, b.0) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Greater,
         (Some(_), None) => Ordering::Less,
@@ -187,6 +200,10 @@ pub fn rank_repo_name(search: &str, repo: &str) -> i64 {
     const MEDIUM: i64 = 10;
     const LOW: i64 = 100;
     let search = search.trim_matches('/');
+    if search.is_empty() {
+        // What the rules below give for "", without splitting every name.
+        return if repo.is_empty() { 0 } else { HIGH };
+    }
     let s: Vec<&str> = search.split('/').collect();
     let r: Vec<&str> = repo.split('/').collect();
     if s.len() > r.len() {

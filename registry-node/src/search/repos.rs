@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::filter::Filter;
-use super::paging::{newest_first, rank_repo_name, repo_order, Criteria, Page};
+use super::paging::{newest_first, rank_repo_name, repo_order, Criteria, Page, Stamp};
 use super::summary::{image_summary, newest_signed, repo_key, repo_summary, Found};
 use super::{arg_str, page_info, Ctx};
 use crate::meta::repo::Repo;
@@ -122,10 +122,10 @@ pub(crate) fn expanded_repo_info(
         .iter()
         .filter_map(|(tag, t)| Some(Found::whole(repo, tag, repo.images.get(&t.digest)?)))
         .collect();
-    images.sort_by(|a, b| newest_first(a.last_updated(), b.last_updated()));
+    images.sort_by(|a, b| newest_first(Stamp::of(a.last_updated()), Stamp::of(b.last_updated())));
     let images: Vec<Value> = images
         .iter()
-        .map(|f| image_summary(f, Some(deletable)))
+        .map(|f| image_summary(&ctx.wanted, f, Some(deletable)))
         .collect();
     Ok(json!({"Summary": repo_summary(ctx, repo, 0), "Images": images}))
 }

@@ -10,11 +10,12 @@ use super::annotations::{
     created, index_annotations, manifest_annotations, manifest_created, manifest_updated,
     Annotations,
 };
+use super::wanted::Wanted;
 use super::Ctx;
 use crate::meta::image::{Image, Index, Manifest, Platform};
 use crate::meta::repo::{Referrer, Repo};
 use crate::meta::time as mtime;
-use crate::search::paging::{ImageKey, RepoKey};
+use crate::search::paging::{ImageKey, RepoKey, Stamp};
 use crate::storage::layout::OCI_INDEX;
 
 /// One tagged image as a query found it (zot's `FullImageMeta`): for an
@@ -65,7 +66,7 @@ impl<'a> Found<'a> {
         ImageKey {
             repo: &self.repo.name,
             tag: self.tag,
-            last_updated: self.last_updated(),
+            last_updated: Stamp::of(self.last_updated()),
             downloads: self
                 .repo
                 .stats
@@ -224,112 +225,166 @@ fn blob_sizes(m: &Manifest) -> (i64, HashMap<&str, i64>) {
     (total, map)
 }
 
-fn stats_fields(repo: &Repo, digest: &str, tag: &str, out: &mut Map<String, Value>) {
-    let stats = repo.stats.get(digest).cloned().unwrap_or_default();
-    let tagged = repo.tags.get(tag).and_then(|t| t.tagged).or(stats.pushed);
-    out.insert("DownloadCount".into(), stats.downloads.into());
-    out.insert("LastPullTimestamp".into(), mtime::json(stats.last_pull));
-    out.insert("PushTimestamp".into(), mtime::json(stats.pushed));
-    out.insert("PushedBy".into(), stats.pushed_by.into());
-    out.insert("TaggedTimestamp".into(), mtime::json(tagged));
+/// A summary object holding only the fields some selection names.
+struct Fields<'w, 's> {
+    wanted: &'w Wanted<'s>,
+    out: Map<String, Value>,
 }
 
-fn annotation_fields(a: Annotations, authors: String, out: &mut Map<String, Value>) {
-    out.insert("Description".into(), a.description.into());
-    out.insert("Title".into(), a.title.into());
-    out.insert("Documentation".into(), a.documentation.into());
-    out.insert("Licenses".into(), a.licenses.into());
-    out.insert("Labels".into(), a.labels.into());
-    out.insert("Source".into(), a.source.into());
-    out.insert("Vendor".into(), a.vendor.into());
-    out.insert("Authors".into(), authors.into());
+impl<'w, 's> Fields<'w, 's> {
+    fn new(wanted: &'w Wanted<'s>) -> Self {
+        Self {
+            wanted,
+            out: Map::new(),
+        }
+    }
+
+    fn put(&mut self, name: &str, value: impl FnOnce() -> Value) {
+        if self.wanted.has(name) {
+            self.out.insert(name.to_owned(), value());
+        }
+    }
+
+    fn done(self) -> Value {
+        Value::Object(self.out)
+    }
+}
+
+/// The `ImageSummary` fields read from annotations and labels, computed together.
+const ANNOTATED: [&str; 8] = [
+    "Description",
+    "Title",
+    "Documentation",
+    "Licenses",
+    "Labels",
+    "Source",
+    "Vendor",
+    "Authors",
+];
+
+fn stats_fields(repo: &Repo, digest: &str, tag: &str, out: &mut Fields<'_, '_>) {
+    let stats = repo.stats.get(digest).cloned().unwrap_or_default();
+    let tagged = repo.tags.get(tag).and_then(|t| t.tagged).or(stats.pushed);
+    out.put("DownloadCount", || stats.downloads.into());
+    out.put("LastPullTimestamp", || mtime::json(stats.last_pull));
+    out.put("PushTimestamp", || mtime::json(stats.pushed));
+    out.put("PushedBy", || stats.pushed_by.clone().into());
+    out.put("TaggedTimestamp", || mtime::json(tagged));
+}
+
+fn annotation_fields(a: Annotations, authors: String, out: &mut Fields<'_, '_>) {
+    out.put("Description", || a.description.into());
+    out.put("Title", || a.title.into());
+    out.put("Documentation", || a.documentation.into());
+    out.put("Licenses", || a.licenses.into());
+    out.put("Labels", || a.labels.into());
+    out.put("Source", || a.source.into());
+    out.put("Vendor", || a.vendor.into());
+    out.put("Authors", || authors.into());
 }
 
 /// zot's `ImageManifest2ImageSummary`'s manifest part.
-fn manifest_summary(repo: &Repo, index: Option<&Index>, m: &Manifest) -> Value {
-    let (size, _) = blob_sizes(m);
-    json!({
-        "Digest": m.digest,
-        "ConfigDigest": m.config.digest,
-        "LastUpdated": mtime::json(manifest_updated(m)),
-        "Size": size.to_string(),
-        "IsSigned": repo.is_signed(&m.digest),
-        "SignatureInfo": signature_info(repo, &m.digest),
-        "Platform": platform_json(&shown_platform(index, m)),
-        "DownloadCount": repo.stats.get(&m.digest).map_or(0, |s| s.downloads),
-        "Layers": layers_json(m),
-        "History": history_json(m),
-        // zot fills a manifest's summary only after scanning, which is off:
-        // `updateImageSummaryVulnerabilities` returns before its manifest loop.
-        "Vulnerabilities": null,
-        "Referrers": referrers_json(repo.referrers.get(&m.digest).into_iter().flatten()),
-        "ArtifactType": m.artifact_type,
-    })
+fn manifest_summary(
+    wanted: &Wanted<'_>,
+    repo: &Repo,
+    index: Option<&Index>,
+    m: &Manifest,
+) -> Value {
+    let mut out = Fields::new(wanted);
+    out.put("Digest", || json!(m.digest));
+    out.put("ConfigDigest", || json!(m.config.digest));
+    out.put("LastUpdated", || mtime::json(manifest_updated(m)));
+    out.put("Size", || blob_sizes(m).0.to_string().into());
+    out.put("IsSigned", || repo.is_signed(&m.digest).into());
+    out.put("SignatureInfo", || signature_info(repo, &m.digest));
+    out.put("Platform", || platform_json(&shown_platform(index, m)));
+    out.put("DownloadCount", || {
+        json!(repo.stats.get(&m.digest).map_or(0, |s| s.downloads))
+    });
+    out.put("Layers", || Value::Array(layers_json(m)));
+    out.put("History", || history_json(m));
+    // zot fills a manifest's summary only after scanning, which is off:
+    // `updateImageSummaryVulnerabilities` returns before its manifest loop.
+    out.put("Vulnerabilities", || Value::Null);
+    out.put("Referrers", || {
+        referrers_json(repo.referrers.get(&m.digest).into_iter().flatten())
+    });
+    out.put("ArtifactType", || json!(m.artifact_type));
+    out.done()
 }
 
 /// zot's `FullImageMeta2ImageSummary`. `deletable` is set by `ExpandedRepoInfo` only.
-pub(crate) fn image_summary(found: &Found<'_>, deletable: Option<bool>) -> Value {
+pub(crate) fn image_summary(
+    wanted: &Wanted<'_>,
+    found: &Found<'_>,
+    deletable: Option<bool>,
+) -> Value {
     let repo = found.repo;
     let digest = found.digest();
-    let mut out = Map::new();
-    out.insert("RepoName".into(), repo.name.clone().into());
-    out.insert("Tag".into(), found.tag.into());
-    out.insert("Digest".into(), digest.into());
+    let mut out = Fields::new(wanted);
+    out.put("RepoName", || repo.name.clone().into());
+    out.put("Tag", || found.tag.into());
+    out.put("Digest", || digest.into());
+    let annotated = wanted.any(&ANNOTATED);
     match found.image {
         Image::Manifest(m) => {
-            let (size, _) = blob_sizes(m);
-            let a = manifest_annotations(m);
-            let authors = if a.authors.is_empty() {
-                m.author.clone()
-            } else {
-                a.authors.clone()
-            };
-            out.insert("MediaType".into(), m.media_type.clone().into());
-            out.insert("Manifests".into(), json!([manifest_summary(repo, None, m)]));
-            out.insert("Size".into(), size.to_string().into());
-            out.insert("ArtifactType".into(), m.artifact_type.clone().into());
-            annotation_fields(a, authors, &mut out);
+            out.put("MediaType", || m.media_type.clone().into());
+            out.put("Manifests", || {
+                json!([manifest_summary(wanted, repo, None, m)])
+            });
+            out.put("Size", || blob_sizes(m).0.to_string().into());
+            out.put("ArtifactType", || json!(m.artifact_type));
+            if annotated {
+                let a = manifest_annotations(m);
+                let authors = if a.authors.is_empty() {
+                    m.author.clone()
+                } else {
+                    a.authors.clone()
+                };
+                annotation_fields(a, authors, &mut out);
+            }
         }
         Image::Index(index) => {
+            out.put("MediaType", || OCI_INDEX.into());
+            out.put("Manifests", || {
+                found
+                    .manifests
+                    .iter()
+                    .map(|m| manifest_summary(wanted, repo, Some(index), m))
+                    .collect()
+            });
             // Per manifest, blobs it repeats count once; across manifests, each time.
-            let size: i64 = found
-                .manifests
-                .iter()
-                .map(|m| blob_sizes(m).1.values().sum::<i64>())
-                .sum();
-            let first = found
-                .manifests
-                .first()
-                .map(|m| manifest_annotations(m))
-                .unwrap_or_default();
-            let a = index_annotations(index, first);
-            let authors = a.authors.clone();
-            let manifests: Vec<Value> = found
-                .manifests
-                .iter()
-                .map(|m| manifest_summary(repo, Some(index), m))
-                .collect();
-            out.insert("MediaType".into(), OCI_INDEX.into());
-            out.insert("Manifests".into(), Value::Array(manifests));
-            out.insert("Size".into(), size.to_string().into());
-            out.insert("ArtifactType".into(), index.artifact_type.clone().into());
-            annotation_fields(a, authors, &mut out);
+            out.put("Size", || {
+                let size: i64 = found
+                    .manifests
+                    .iter()
+                    .map(|m| blob_sizes(m).1.values().sum::<i64>())
+                    .sum();
+                size.to_string().into()
+            });
+            out.put("ArtifactType", || json!(index.artifact_type));
+            if annotated {
+                let first = found
+                    .manifests
+                    .first()
+                    .map(|m| manifest_annotations(m))
+                    .unwrap_or_default();
+                let a = index_annotations(index, first);
+                let authors = a.authors.clone();
+                annotation_fields(a, authors, &mut out);
+            }
         }
     }
-    out.insert("LastUpdated".into(), mtime::json(found.last_updated()));
-    out.insert("IsSigned".into(), repo.is_signed(digest).into());
-    out.insert("SignatureInfo".into(), signature_info(repo, digest));
+    out.put("LastUpdated", || mtime::json(found.last_updated()));
+    out.put("IsSigned", || repo.is_signed(digest).into());
+    out.put("SignatureInfo", || signature_info(repo, digest));
     stats_fields(repo, digest, found.tag, &mut out);
-    out.insert("Vulnerabilities".into(), no_vulnerabilities());
-    out.insert(
-        "Referrers".into(),
-        referrers_json(repo.referrers.get(digest).into_iter().flatten()),
-    );
-    out.insert(
-        "IsDeletable".into(),
-        deletable.map_or(Value::Null, Value::Bool),
-    );
-    Value::Object(out)
+    out.put("Vulnerabilities", no_vulnerabilities);
+    out.put("Referrers", || {
+        referrers_json(repo.referrers.get(digest).into_iter().flatten())
+    });
+    out.put("IsDeletable", || deletable.map_or(Value::Null, Value::Bool));
+    out.done()
 }
 
 /// The sort key of a repository.
@@ -337,7 +392,7 @@ pub(crate) fn repo_key(repo: &Repo, rank: i64) -> RepoKey<'_> {
     RepoKey {
         name: &repo.name,
         rank,
-        last_updated: repo.last_updated,
+        last_updated: Stamp::of(repo.last_updated),
         downloads: repo.downloads,
     }
 }
@@ -352,21 +407,29 @@ pub(crate) fn newest_signed(repo: &Repo) -> bool {
 /// zot's `RepoMeta2RepoSummary`; `NewestImage` is the image recorded as the
 /// repository's last updated, shown under the tag it was recorded with.
 pub(crate) fn repo_summary(ctx: &Ctx<'_>, repo: &Repo, rank: i64) -> Value {
-    let newest = repo.newest.as_ref().and_then(|n| {
-        let image = repo.images.get(&n.digest)?;
-        Some(image_summary(&Found::whole(repo, &n.tag, image), None))
+    let mut out = Fields::new(&ctx.wanted);
+    out.put("Name", || repo.name.clone().into());
+    out.put("LastUpdated", || mtime::json(repo.last_updated));
+    out.put("Size", || repo.size.to_string().into());
+    out.put("Platforms", || {
+        repo.platforms.iter().map(platform_json).collect()
     });
-    json!({
-        "Name": repo.name,
-        "LastUpdated": mtime::json(repo.last_updated),
-        "Size": repo.size.to_string(),
-        "Platforms": repo.platforms.iter().map(platform_json).collect::<Vec<_>>(),
-        "Vendors": repo.vendors,
-        "NewestImage": newest,
-        "DownloadCount": repo.downloads,
-        "StarCount": repo.stars,
-        "IsBookmarked": ctx.is_bookmarked(&repo.name),
-        "IsStarred": ctx.is_starred(&repo.name),
-        "Rank": rank,
-    })
+    out.put("Vendors", || json!(repo.vendors));
+    out.put("NewestImage", || {
+        let newest = repo.newest.as_ref().and_then(|n| {
+            let image = repo.images.get(&n.digest)?;
+            Some(image_summary(
+                &ctx.wanted,
+                &Found::whole(repo, &n.tag, image),
+                None,
+            ))
+        });
+        newest.unwrap_or(Value::Null)
+    });
+    out.put("DownloadCount", || repo.downloads.into());
+    out.put("StarCount", || repo.stars.into());
+    out.put("IsBookmarked", || ctx.is_bookmarked(&repo.name).into());
+    out.put("IsStarred", || ctx.is_starred(&repo.name).into());
+    out.put("Rank", || rank.into());
+    out.done()
 }

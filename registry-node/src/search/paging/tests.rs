@@ -109,23 +109,37 @@ fn t(s: &str) -> Option<OffsetDateTime> {
 }
 
 #[test]
+fn zero_and_epoch_times_sort_as_missing() {
+    let missing = Stamp::default();
+    assert_eq!(Stamp::of(t("0001-01-01T00:00:00Z")), missing);
+    assert_eq!(Stamp::of(t("1970-01-01T00:00:00Z")), missing);
+    let known = Stamp::of(t("1970-01-01T00:00:01Z"));
+    assert_ne!(known, missing);
+    assert_eq!(newest_first(known, missing), std::cmp::Ordering::Less);
+    assert_eq!(newest_first(missing, missing), std::cmp::Ordering::Equal);
+    let later = Stamp::of(t("2024-01-01T02:00:00.5+02:00"));
+    let earlier = Stamp::of(t("2024-01-01T00:00:00.25Z"));
+    assert_eq!(newest_first(later, earlier), std::cmp::Ordering::Less);
+}
+
+#[test]
 fn comparators_order_as_zot_orders() {
     let a = ImageKey {
         repo: "a",
         tag: "2",
-        last_updated: t("2024-01-01T00:00:00Z"),
+        last_updated: Stamp::of(t("2024-01-01T00:00:00Z")),
         downloads: 5,
     };
     let b = ImageKey {
         repo: "a",
         tag: "10",
-        last_updated: None,
+        last_updated: Stamp::default(),
         downloads: 9,
     };
     let c = ImageKey {
         repo: "b",
         tag: "1",
-        last_updated: t("2025-01-01T00:00:00.5+02:00"),
+        last_updated: Stamp::of(t("2025-01-01T00:00:00.5+02:00")),
         downloads: 1,
     };
     let sorted = |criteria| {
@@ -152,7 +166,7 @@ fn comparators_order_as_zot_orders() {
     let r = |name, rank| RepoKey {
         name,
         rank,
-        last_updated: None,
+        last_updated: Stamp::default(),
         downloads: 0,
     };
     let mut repos = [r("b", 1), r("a", 10), r("c", 0)];
