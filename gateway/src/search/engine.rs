@@ -145,15 +145,7 @@ async fn resolve(
         Strategy::LayerRelation { base } => {
             super::layers::resolve(gw, client, parts, field, base).await
         }
-        Strategy::CveDiff => Answer::Data(
-            None,
-            vec![GqlError::new(format!(
-                "{} is not answered across members by this gateway yet",
-                field.name
-            ))
-            .path(vec![json!(field.key)])
-            .at(field.location)],
-        ),
+        Strategy::CveDiff => super::cve_diff::resolve(gw, client, parts, field).await,
     }
 }
 

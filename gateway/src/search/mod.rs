@@ -7,8 +7,10 @@
 //! - [`render`]: a planned field back to GraphQL text for a member.
 //! - [`limits`]: depth, root-field and field-count limits, before any member is asked.
 //! - [`layers`]: `DerivedImageList` / `BaseImageList` computed across members.
+//! - [`cve_diff`]: `CVEDiffListForImages` computed across members.
 //! - [`merge`]: the fan-out rewrite (top-k, reserved keys) and the merge by schema path.
 
+pub(crate) mod cve_diff;
 pub(crate) mod engine;
 pub(crate) mod layers;
 pub(crate) mod limits;
