@@ -189,7 +189,9 @@ async fn local(schema: &Schema, field: &Selected) -> Answer {
     )
 }
 
-/// Fans a rewritten field out to every member and merges what comes back.
+/// Fans a rewritten field out to every member and merges what comes back:
+/// in one phase, or for a deep page in two (keys for everything before the
+/// page, then each member's window of whole items).
 async fn fan_out(
     gw: &Gateway,
     client: &Client,
@@ -197,38 +199,117 @@ async fn fan_out(
     field: &Selected,
     plan: &merge::FanOut,
 ) -> Answer {
-    let asks = (0..gw.members.len()).map(|i| ask(gw, client, parts, i, &plan.rewritten));
-    let mut collected = Vec::new();
     let mut errors = Vec::new();
-    for (member, answer) in join_all(asks).await.into_iter().enumerate() {
-        match answer {
-            Answer::Refused(resp) => return Answer::Refused(resp),
-            Answer::Data(Some(value), _) => collected.push(Part { member, value }),
-            Answer::Data(None, member_errors) => {
-                let unavailable = member_errors
-                    .iter()
-                    .any(|e| code(e) == Some(MEMBER_UNAVAILABLE));
-                if !unavailable {
-                    // zot's own error (an unsupported sort, say): every member gives the same one.
-                    return Answer::Data(None, member_errors);
-                }
-                errors.extend(member_errors);
+    let mut members: Vec<usize> = (0..gw.members.len()).collect();
+    if let Some(keys_only) = &plan.keys_only {
+        let keys = match gather(gw, client, parts, &members, |_| keys_only.clone()).await {
+            Ok(mut keys) => {
+                errors.append(&mut keys.errors);
+                keys.parts
+            }
+            Err(answer) => return answer,
+        };
+        let windows = match merge::windows(plan, &keys) {
+            Ok(windows) => windows,
+            Err(message) => return merge_error(field, message),
+        };
+        let asked: Vec<usize> = windows.iter().map(|w| w.member).collect();
+        let window_query = |i: usize| plan.window_query(&windows[i]);
+        let mut items = match gather(gw, client, parts, &asked, window_query).await {
+            Ok(items) => items,
+            Err(answer) => return answer,
+        };
+        if items.failed.is_empty() {
+            match merge::merge_windows(plan, &keys, &windows, &items.parts) {
+                Ok(Some(value)) => return Answer::Data(Some(value), errors),
+                Ok(None) => {}
+                Err(message) => return merge_error(field, message),
             }
         }
+        // A member lost between the phases, or a window that changed under
+        // the page: asked again in one phase, so that no member's count is
+        // included without its items.
+        errors.append(&mut items.errors);
+        members = keys
+            .iter()
+            .map(|p| p.member)
+            .filter(|m| !items.failed.contains(m))
+            .collect();
     }
+    let collected = match gather(gw, client, parts, &members, |_| plan.rewritten.clone()).await {
+        Ok(mut collected) => {
+            errors.append(&mut collected.errors);
+            collected.parts
+        }
+        Err(answer) => return answer,
+    };
     if collected.is_empty() {
         // No member answered: there is nothing to merge, only the reasons.
         return Answer::Data(None, errors);
     }
     match merge::merge(plan, &collected) {
         Ok(value) => Answer::Data(Some(value), errors),
-        Err(message) => Answer::Data(
-            None,
-            vec![GqlError::new(message)
-                .path(vec![json!(field.key)])
-                .at(field.location)],
-        ),
+        Err(message) => merge_error(field, message),
     }
+}
+
+/// What members answered one round of a fan-out.
+struct Gathered {
+    parts: Vec<Part>,
+    /// Members that could not answer, and their `MEMBER_UNAVAILABLE` errors.
+    failed: Vec<usize>,
+    errors: Vec<GqlError>,
+}
+
+/// Asks `members` their query in parallel (`query` gets the member's place
+/// in `members`). A refusal of the client's credentials, or zot's own error
+/// (which every member gives alike, an unsupported sort say), is the whole answer.
+async fn gather(
+    gw: &Gateway,
+    client: &Client,
+    parts: &http::request::Parts,
+    members: &[usize],
+    query: impl Fn(usize) -> Selected,
+) -> Result<Gathered, Answer> {
+    let queries: Vec<Selected> = (0..members.len()).map(query).collect();
+    let asks = members
+        .iter()
+        .zip(&queries)
+        .map(|(m, q)| ask(gw, client, parts, *m, q));
+    let mut out = Gathered {
+        parts: Vec::new(),
+        failed: Vec::new(),
+        errors: Vec::new(),
+    };
+    for (member, answer) in members.iter().zip(join_all(asks).await) {
+        match answer {
+            Answer::Refused(resp) => return Err(Answer::Refused(resp)),
+            Answer::Data(Some(value), _) => out.parts.push(Part {
+                member: *member,
+                value,
+            }),
+            Answer::Data(None, member_errors) => {
+                if !member_errors
+                    .iter()
+                    .any(|e| code(e) == Some(MEMBER_UNAVAILABLE))
+                {
+                    return Err(Answer::Data(None, member_errors));
+                }
+                out.failed.push(*member);
+                out.errors.extend(member_errors);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn merge_error(field: &Selected, message: String) -> Answer {
+    Answer::Data(
+        None,
+        vec![GqlError::new(message)
+            .path(vec![json!(field.key)])
+            .at(field.location)],
+    )
 }
 
 fn code(err: &GqlError) -> Option<&str> {

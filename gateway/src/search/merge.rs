@@ -59,6 +59,11 @@ pub(crate) struct FanOut {
     pub(crate) merge: Merge,
     /// The field of the result object that holds the merged list.
     list_field: &'static str,
+    /// For a page past the first items, the first of two phases: the field
+    /// with its list cut down to the merge keys, so members send keys for
+    /// `offset + limit` items and whole items only for the page itself
+    /// (see [`windows`]). `None` when one phase is as cheap.
+    pub(crate) keys_only: Option<Selected>,
 }
 
 fn hidden(name: &str, location: Location) -> Selected {
@@ -77,6 +82,7 @@ impl FanOut {
     pub(crate) fn answering(mut self, original: &Selected, page: Page) -> Self {
         self.original = original.clone();
         self.page = page;
+        self.keys_only = None;
         self
     }
 }
@@ -128,13 +134,145 @@ pub(crate) fn rewrite(field: &Selected, merge: Merge, result_type: &str) -> Opti
     let mut page_info = hidden("Page", at);
     page_info.fields = vec![hidden("TotalCount", at)];
     rewritten.fields.push(page_info);
+    // Items before `offset` are needed only for their keys; when the client
+    // selects the list, a keys-only first phase saves members building them.
+    let keys_only = (found && page.offset > 0 && page.limit > 0).then(|| {
+        let mut first = rewritten.clone();
+        first.fields.retain(|f| f.name != *list_field);
+        let mut list = hidden(list_field, at);
+        list.fields = keys.iter().map(|k| hidden(k, at)).collect();
+        first.fields.push(list);
+        first
+    });
     Some(FanOut {
         original: field.clone(),
         rewritten,
         page,
         merge,
         list_field,
+        keys_only,
     })
+}
+
+/// Where the page's items sit in one member's own order: the part of its
+/// list to ask for in the second phase, and which of those items the page keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Window {
+    pub(crate) member: usize,
+    pub(crate) offset: usize,
+    pub(crate) limit: usize,
+    /// Positions in the window, each with the identity phase one saw there.
+    keep: Vec<(usize, (String, String))>,
+}
+
+/// From the members' keys-only answers, the windows of the second phase.
+/// A member's page items are contiguous in its own order unless duplicates
+/// of other members' items fell between them; a window spans those too.
+pub(crate) fn windows(plan: &FanOut, keys: &[Part]) -> Result<Vec<Window>, String> {
+    let names = reserved_keys(plan.merge);
+    let list = format!("{RESERVED}{}", plan.list_field);
+    let items = ranked(plan, keys, &list, &names)?;
+    let mut windows: Vec<Window> = Vec::new();
+    for (k, member, position, _) in &items[plan.page.range(items.len())] {
+        let identity = (k.identity.0.to_owned(), k.identity.1.to_owned());
+        match windows.iter_mut().find(|w| w.member == *member) {
+            Some(w) => w.keep.push((*position, identity)),
+            None => windows.push(Window {
+                member: *member,
+                offset: 0,
+                limit: 0,
+                keep: vec![(*position, identity)],
+            }),
+        }
+    }
+    for w in &mut windows {
+        // Positions ascend when the member sorts as zot's comparator does;
+        // min and max keep the window right even if it does not.
+        let first = w.keep.iter().map(|(p, _)| *p).min().unwrap_or(0);
+        let last = w.keep.iter().map(|(p, _)| *p).max().unwrap_or(0);
+        w.offset = first;
+        w.limit = last - first + 1;
+        for (p, _) in &mut w.keep {
+            *p -= first;
+        }
+    }
+    windows.sort_by_key(|w| w.member);
+    Ok(windows)
+}
+
+impl FanOut {
+    /// The second phase for one member: its window of whole items, as the
+    /// client selected them (keys included, to check them against phase one).
+    pub(crate) fn window_query(&self, w: &Window) -> Selected {
+        let mut q = self.rewritten.clone();
+        if let Some(page) = q.args.get_mut("requestedPage") {
+            page["offset"] = json!(w.offset);
+            page["limit"] = json!(w.limit);
+        }
+        q
+    }
+}
+
+/// Merges a two-phase fan-out: the page's items from each member's window,
+/// the counts from phase one. `Ok(None)` when a window no longer holds what
+/// phase one saw there (the member changed in between): the caller asks again in one phase.
+pub(crate) fn merge_windows(
+    plan: &FanOut,
+    keys: &[Part],
+    windows: &[Window],
+    items: &[Part],
+) -> Result<Option<Value>, String> {
+    let names = reserved_keys(plan.merge);
+    let total_at = format!("/{RESERVED}Page/{RESERVED}TotalCount");
+    let mut parts = Vec::with_capacity(keys.len());
+    for part in keys {
+        let window = windows.iter().find(|w| w.member == part.member);
+        let Some(window) = window else {
+            // Nothing of this member's is on the page: it adds its count only.
+            parts.push(Part {
+                member: part.member,
+                value: part.value.clone(),
+            });
+            continue;
+        };
+        let Some(answer) = items.iter().find(|p| p.member == part.member) else {
+            return Ok(None);
+        };
+        let mut value = answer.value.clone();
+        for key in list_keys(plan) {
+            let Some(list) = value.get_mut(&key).and_then(Value::as_array_mut) else {
+                continue;
+            };
+            let mut kept = Vec::with_capacity(window.keep.len());
+            for (position, identity) in &window.keep {
+                let item = list.get(*position);
+                let same = item.is_some_and(|item| {
+                    let k = Keys::of(item, &names, plan.merge);
+                    k.identity == (identity.0.as_str(), identity.1.as_str())
+                });
+                if !same {
+                    return Ok(None);
+                }
+                kept.push(item.cloned().unwrap_or(Value::Null));
+            }
+            *list = kept;
+        }
+        if let (Some(slot), Some(total)) =
+            (value.pointer_mut(&total_at), part.value.pointer(&total_at))
+        {
+            *slot = total.clone();
+        }
+        parts.push(Part {
+            member: part.member,
+            value,
+        });
+    }
+    // What is left is the page itself, in order: cut from its start.
+    let page = Page {
+        offset: 0,
+        ..plan.page
+    };
+    merge_page(plan, page, &parts, None).map(Some)
 }
 
 /// One member's answer for the rewritten field (its `data[key]`).
@@ -156,6 +294,42 @@ pub(crate) fn merge_filtered(
     parts: &[Part],
     keep: Option<&dyn Fn(&Value) -> bool>,
 ) -> Result<Value, String> {
+    merge_page(plan, plan.page, parts, keep)
+}
+
+/// An item with its keys (read once, not at every comparison), its member
+/// and its position in that member's list.
+type Ranked<'a> = Vec<(Keys<'a>, usize, usize, &'a Value)>;
+
+/// Every member's items under `key`, in zot's order for the page's sort,
+/// duplicates after the first dropped.
+fn ranked<'a>(
+    plan: &FanOut,
+    parts: &'a [Part],
+    key: &str,
+    names: &[String],
+) -> Result<Ranked<'a>, String> {
+    let order = comparator(plan.merge, plan.page.sort_by)?;
+    let mut items: Ranked<'a> = Vec::new();
+    for part in parts {
+        let list = part.value.get(key).and_then(Value::as_array);
+        for (i, item) in list.into_iter().flatten().enumerate() {
+            items.push((Keys::of(item, names, plan.merge), part.member, i, item));
+        }
+    }
+    // zot's sort is unstable; ties are broken by member and position so the answer is deterministic.
+    items.sort_by(|a, b| order(&a.0, &b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut seen = std::collections::HashSet::new();
+    items.retain(|(k, _, _, _)| seen.insert(k.identity));
+    Ok(items)
+}
+
+fn merge_page(
+    plan: &FanOut,
+    page_rule: Page,
+    parts: &[Part],
+    keep: Option<&dyn Fn(&Value) -> bool>,
+) -> Result<Value, String> {
     let mut total: i64 = parts
         .iter()
         .map(|p| {
@@ -165,29 +339,19 @@ pub(crate) fn merge_filtered(
                 .unwrap_or(0)
         })
         .sum();
-    let order = comparator(plan.merge, plan.page.sort_by)?;
     let names = reserved_keys(plan.merge);
     let mut lists: Map<String, Value> = Map::new();
     let mut item_count = 0usize;
     let keys: Vec<String> = list_keys(plan);
+    // Checked before any list, so an unsupported sort is zot's error even with nothing to sort.
+    comparator(plan.merge, plan.page.sort_by)?;
     for key in &keys {
-        // Each item's keys are read once, not at every comparison.
-        let mut items: Vec<(Keys<'_>, usize, usize, &Value)> = Vec::new();
-        for part in parts {
-            let list = part.value.get(key).and_then(Value::as_array);
-            for (i, item) in list.into_iter().flatten().enumerate() {
-                items.push((Keys::of(item, &names, plan.merge), part.member, i, item));
-            }
-        }
-        // zot's sort is unstable; ties are broken by member and position so the answer is deterministic.
-        items.sort_by(|a, b| order(&a.0, &b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-        let mut seen = std::collections::HashSet::new();
-        items.retain(|(k, _, _, _)| seen.insert(k.identity));
+        let mut items = ranked(plan, parts, key, &names)?;
         if let Some(keep) = keep {
             items.retain(|(_, _, _, item)| keep(item));
             total = items.len() as i64;
         }
-        let range = plan.page.range(items.len());
+        let range = page_rule.range(items.len());
         let page: Vec<Value> = items[range]
             .iter()
             .map(|(_, _, _, v)| (*v).clone())

@@ -148,3 +148,125 @@ fn an_unsupported_sort_is_zots_error() {
     );
     assert!(merge(&plan, &[]).unwrap_err().contains("STARS"));
 }
+
+/// A member's answer to a rewritten repository query: its items sorted as
+/// zot sorts them, cut by `requestedPage`, under `list` (projection aside).
+fn member_answer(plan: &FanOut, query: &Selected, items: &[Value]) -> Value {
+    let page = Page::read(query.args.get("requestedPage"), plan.page.sort_by).unwrap();
+    let list = query
+        .fields
+        .iter()
+        .find(|f| f.name == "Results")
+        .map(|f| f.key.clone())
+        .unwrap();
+    json!({
+        list: items[page.range(items.len())].to_vec(),
+        "__flotilla_Page": {"__flotilla_TotalCount": items.len()},
+    })
+}
+
+fn repo(name: &str, updated: Option<&str>) -> Value {
+    json!({"Name": name, "__flotilla_Name": name, "__flotilla_Rank": 1,
+           "__flotilla_LastUpdated": updated, "__flotilla_DownloadCount": 0})
+}
+
+#[test]
+fn a_deep_page_in_two_phases_is_the_one_phase_page() {
+    // Three members newest first, with ties, missing times and one
+    // repository that two members hold (a fleet being rebalanced).
+    let t = |s: u32| format!("2024-01-01T00:{:02}:{:02}Z", s / 60, s % 60);
+    let mut members: Vec<Vec<Value>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    for i in 0..60u32 {
+        let updated = (i % 7 != 3).then(|| t(600 - (i / 2) * 3));
+        members[(i % 3) as usize].push(repo(&format!("r{i:02}"), updated.as_deref()));
+    }
+    members[2].push(repo("r04", Some(&t(598))));
+    for list in &mut members {
+        list.sort_by(|a, b| {
+            let stamp = |v: &Value| Stamp::of(paging::parse_time(&v["__flotilla_LastUpdated"]));
+            paging::newest_first(stamp(a), stamp(b))
+        });
+    }
+    for (offset, limit) in [
+        (1, 1),
+        (3, 5),
+        (10, 10),
+        (19, 2),
+        (40, 25),
+        (59, 3),
+        (61, 1),
+        (200, 10),
+    ] {
+        let plan = fan_out(
+            &format!("{{RepoListWithNewestImage(requestedPage:{{limit:{limit}, offset:{offset}}}){{Page{{TotalCount ItemCount}} Results{{Name}}}}}}"),
+            Merge::Repos,
+        );
+        let one: Vec<Part> = (0..3)
+            .map(|m| Part {
+                member: m,
+                value: member_answer(&plan, &plan.rewritten, &members[m]),
+            })
+            .collect();
+        let expected = merge(&plan, &one).unwrap();
+        let first = plan
+            .keys_only
+            .as_ref()
+            .expect("a deep page has a first phase");
+        let keys: Vec<Part> = (0..3)
+            .map(|m| Part {
+                member: m,
+                value: member_answer(&plan, first, &members[m]),
+            })
+            .collect();
+        let windows = windows(&plan, &keys).unwrap();
+        let asked: usize = windows.iter().map(|w| w.limit).sum();
+        assert!(asked <= limit + 1, "offset {offset}: windows {windows:?}");
+        let items: Vec<Part> = windows
+            .iter()
+            .map(|w| Part {
+                member: w.member,
+                value: member_answer(&plan, &plan.window_query(w), &members[w.member]),
+            })
+            .collect();
+        let merged = merge_windows(&plan, &keys, &windows, &items).unwrap();
+        assert_eq!(
+            merged.as_ref(),
+            Some(&expected),
+            "offset {offset} limit {limit}"
+        );
+        // A member whose order changed between the phases is noticed.
+        if let Some(w) = windows.first() {
+            let mut changed = members[w.member].clone();
+            changed.insert(0, repo("zz-new", Some("2030-01-01T00:00:00Z")));
+            let stale: Vec<Part> = items
+                .iter()
+                .map(|p| Part {
+                    member: p.member,
+                    value: if p.member == w.member {
+                        member_answer(&plan, &plan.window_query(w), &changed)
+                    } else {
+                        p.value.clone()
+                    },
+                })
+                .collect();
+            assert_eq!(
+                merge_windows(&plan, &keys, &windows, &stale),
+                Ok(None),
+                "offset {offset}"
+            );
+        }
+    }
+    let shallow = fan_out(
+        r#"{RepoListWithNewestImage(requestedPage:{limit:10, offset:0}){Results{Name}}}"#,
+        Merge::Repos,
+    );
+    assert!(shallow.keys_only.is_none(), "the first page is one phase");
+    let counted = fan_out(
+        r#"{RepoListWithNewestImage(requestedPage:{limit:10, offset:5}){Page{TotalCount}}}"#,
+        Merge::Repos,
+    );
+    assert!(
+        counted.keys_only.is_none(),
+        "no list selected: keys are all there is"
+    );
+}
