@@ -69,6 +69,11 @@ impl Filter {
         self
     }
 
+    /// No condition at all: everything is accepted, so nothing need be looked up.
+    pub(crate) fn is_open(&self) -> bool {
+        *self == Self::default()
+    }
+
     /// zot's `ImgSumAcceptedByFilter` (bookmarks and stars do not apply to images).
     pub(crate) fn accepts_image(&self, signed: bool, platforms: &[Platform]) -> bool {
         if self.signed == Some(true) && !signed {

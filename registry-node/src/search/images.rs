@@ -52,13 +52,13 @@ pub(crate) fn page_images(
 ) -> Result<(Value, Value), String> {
     let page = Page::read(requested, default)?;
     let order = image_order(page.sort_by)?;
-    let mut keyed: Vec<_> = found
+    let open = filter.is_open();
+    let keyed: Vec<_> = found
         .into_iter()
-        .filter(|f| filter.accepts_image(f.is_signed(), &f.platforms()))
+        .filter(|f| open || filter.accepts_image(f.is_signed(), &f.platforms()))
         .map(|f| (f.key(), f))
         .collect();
-    keyed.sort_by(|a, b| order(&a.0, &b.0));
-    let (items, (total, count)) = page.cut(keyed);
+    let (items, (total, count)) = page.sort_cut(keyed, |a, b| order(&a.0, &b.0));
     let results = items
         .iter()
         .map(|(_, f)| image_summary(&ctx.wanted, f, None))

@@ -94,6 +94,28 @@ impl Page {
         start as usize..end as usize
     }
 
+    /// Sorts `items` by `order` as far as the page needs and cuts it:
+    /// items after the page are only partitioned away, not sorted, which
+    /// for a first page of many is most of the work. `order` must be total
+    /// (the comparators here end on the item's name) for the page to be
+    /// the one a full sort gives.
+    pub fn sort_cut<T>(
+        &self,
+        mut items: Vec<T>,
+        order: impl Fn(&T, &T) -> Ordering,
+    ) -> (Vec<T>, (usize, usize)) {
+        let total = items.len();
+        let end = self.range(total).end;
+        if end > 0 && end < total {
+            items.select_nth_unstable_by(end, &order);
+            items.truncate(end);
+        }
+        items.sort_by(&order);
+        // The cut sees only what was kept; the total is of everything.
+        let (page, (_, count)) = self.cut(items);
+        (page, (total, count))
+    }
+
     /// Cuts a sorted list; returns the page and `(TotalCount, ItemCount)`.
     pub fn cut<T>(&self, mut items: Vec<T>) -> (Vec<T>, (usize, usize)) {
         let total = items.len();
@@ -132,6 +154,8 @@ fn unsupported(criteria: Criteria) -> String {
 }
 
 /// zot's image comparators (`getImgSortFunctions`): RELEVANCE is alphabetic.
+/// Ties, which zot leaves in no set order, end on repository and tag, so
+/// that every sort (full or partial, on a node or across the fleet) agrees.
 pub fn image_order(
     criteria: Criteria,
 ) -> Result<fn(&ImageKey<'_>, &ImageKey<'_>) -> Ordering, String> {
@@ -140,22 +164,36 @@ pub fn image_order(
             |a, b| (a.repo, a.tag).cmp(&(b.repo, b.tag))
         }
         Criteria::AlphabeticDsc => |a, b| (b.repo, b.tag).cmp(&(a.repo, a.tag)),
-        Criteria::UpdateTime => |a, b| newest_first(a.last_updated, b.last_updated),
-        Criteria::Downloads => |a, b| b.downloads.cmp(&a.downloads),
+        Criteria::UpdateTime => |a, b| {
+            newest_first(a.last_updated, b.last_updated)
+                .then_with(|| (a.repo, a.tag).cmp(&(b.repo, b.tag)))
+        },
+        Criteria::Downloads => |a, b| {
+            b.downloads
+                .cmp(&a.downloads)
+                .then_with(|| (a.repo, a.tag).cmp(&(b.repo, b.tag)))
+        },
         other => return Err(unsupported(other)),
     })
 }
 
-/// zot's repository comparators (`getRepoSortFunctions`): RELEVANCE is rank ascending.
+/// zot's repository comparators (`getRepoSortFunctions`): RELEVANCE is rank
+/// ascending. Ties end on the name, as for images.
 pub fn repo_order(
     criteria: Criteria,
 ) -> Result<fn(&RepoKey<'_>, &RepoKey<'_>) -> Ordering, String> {
     Ok(match criteria {
         Criteria::AlphabeticAsc => |a, b| a.name.cmp(b.name),
         Criteria::AlphabeticDsc => |a, b| b.name.cmp(a.name),
-        Criteria::Relevance => |a, b| a.rank.cmp(&b.rank),
-        Criteria::UpdateTime => |a, b| newest_first(a.last_updated, b.last_updated),
-        Criteria::Downloads => |a, b| b.downloads.cmp(&a.downloads),
+        Criteria::Relevance => |a, b| a.rank.cmp(&b.rank).then_with(|| a.name.cmp(b.name)),
+        Criteria::UpdateTime => {
+            |a, b| newest_first(a.last_updated, b.last_updated).then_with(|| a.name.cmp(b.name))
+        }
+        Criteria::Downloads => |a, b| {
+            b.downloads
+                .cmp(&a.downloads)
+                .then_with(|| a.name.cmp(b.name))
+        },
         other => return Err(unsupported(other)),
     })
 }

@@ -33,10 +33,11 @@ pub(crate) fn page_repos(
 ) -> Result<(Value, Value), String> {
     let page = Page::read(requested, default)?;
     let order = repo_order(page.sort_by)?;
-    let mut keyed: Vec<_> = repos
+    let open = filter.is_open();
+    let keyed: Vec<_> = repos
         .into_iter()
         .filter(|(r, _)| {
-            filter.accepts_repo(
+            open || filter.accepts_repo(
                 newest_signed(r),
                 ctx.is_bookmarked(&r.name),
                 ctx.is_starred(&r.name),
@@ -45,8 +46,7 @@ pub(crate) fn page_repos(
         })
         .map(|(r, rank)| (repo_key(r, rank), r))
         .collect();
-    keyed.sort_by(|a, b| order(&a.0, &b.0));
-    let (items, (total, count)) = page.cut(keyed);
+    let (items, (total, count)) = page.sort_cut(keyed, |a, b| order(&a.0, &b.0));
     let results = items
         .iter()
         .map(|(key, r)| repo_summary(ctx, r, key.rank))

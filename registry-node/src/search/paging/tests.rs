@@ -79,6 +79,49 @@ fn random_pages_follow_the_model() {
 }
 
 #[test]
+fn a_partial_sort_gives_the_page_a_full_sort_gives() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    let names: Vec<String> = (0..60).map(|i| format!("r{i:02}")).collect();
+    for _ in 0..2000 {
+        let len = next(60) as usize;
+        // Few distinct times and download counts: ties everywhere.
+        let keys: Vec<RepoKey<'_>> = (0..len)
+            .map(|i| RepoKey {
+                name: &names[i],
+                rank: next(3) as i64,
+                last_updated: match next(4) {
+                    0 => Stamp::default(),
+                    n => Stamp::of(t(&format!("2024-01-0{n}T00:00:00Z"))),
+                },
+                downloads: next(3) as i64,
+            })
+            .collect();
+        let criteria = [
+            Criteria::Relevance,
+            Criteria::UpdateTime,
+            Criteria::Downloads,
+            Criteria::AlphabeticDsc,
+        ][next(4) as usize];
+        let order = repo_order(criteria).unwrap();
+        let p = page(next(20) as i64, next(70) as i64);
+        let mut full = keys.clone();
+        full.sort_by(order);
+        let want = p.cut(full);
+        let got = p.sort_cut(keys, order);
+        let named =
+            |items: &[RepoKey<'_>]| items.iter().map(|k| k.name.to_owned()).collect::<Vec<_>>();
+        assert_eq!(named(&got.0), named(&want.0), "{criteria:?} {p:?}");
+        assert_eq!(got.1, want.1, "{criteria:?} {p:?}");
+    }
+}
+
+#[test]
 fn requested_page_defaults_and_errors() {
     assert_eq!(
         Page::read(None, Criteria::UpdateTime).unwrap(),
