@@ -8,7 +8,8 @@
 
   search_bench.py measure RESULTS SINGLE_URL GATEWAY_URL GATEWAY_PID MEMBER_URL...
       for each query (page of 10 by UPDATE_TIME: RepoListWithNewestImage at
-      offset 0 and 1000, GlobalSearch(query:"") at offset 0), interleaved runs
+      offset 0 and 1000 selecting Name and LastUpdated, and again with zui's
+      home-page selection; GlobalSearch(query:"") at offset 0), interleaved runs
       against: the single node, the gateway, and a naive fan-out done here
       (every member asked for everything, `limit: 0`, merged, sorted and cut
       client-side). Checks every answer against the single node's. Then the
@@ -45,6 +46,11 @@ TIMEOUT_S = float(os.environ.get("TIMEOUT_S", "120"))
 PERF_DIR = os.environ.get("PERF_DIR", "")  # set: `perf record` the gateway during each CPU loop
 LIMIT = 10
 
+# zui's home page selection (zot-reference §5.2, RepoListWithNewestImage).
+ZUI = ("Name LastUpdated Size Platforms {Os Arch} NewestImage { Tag Vulnerabilities {MaxSeverity Count} "
+       "Description Licenses Title Source IsSigned SignatureInfo { Tool IsTrusted Author } Documentation "
+       "Vendor Labels} IsStarred IsBookmarked StarCount DownloadCount")
+
 # name -> (root field, offset, selection of a page, selection the naive fan-out asks for, list key)
 QUERIES = {
     "repolist_0": ("RepoListWithNewestImage", 0, "Page{TotalCount ItemCount} Results{Name LastUpdated}",
@@ -53,6 +59,10 @@ QUERIES = {
                       "Page{TotalCount ItemCount} Results{Name LastUpdated}", "Results"),
     "global_0": ("GlobalSearch", 0, "Page{TotalCount} Repos{Name}",
                  "Page{TotalCount} Repos{Name LastUpdated}", "Repos"),
+    "zui_0": ("RepoListWithNewestImage", 0, "Page{TotalCount ItemCount} Results{" + ZUI + "}",
+              "Page{TotalCount ItemCount} Results{" + ZUI + "}", "Results"),
+    "zui_1000": ("RepoListWithNewestImage", 1000, "Page{TotalCount ItemCount} Results{" + ZUI + "}",
+                 "Page{TotalCount ItemCount} Results{" + ZUI + "}", "Results"),
 }
 
 
@@ -93,6 +103,19 @@ class Conn:
         if answer.get("errors"):
             raise RuntimeError(f"{self.host}:{self.port}: {answer['errors'][:2]}")
         return answer["data"], len(data)
+
+
+def merged_items(url):
+    """The gateway's count of items its search merge has ranked (/metrics)."""
+    u = urllib.parse.urlsplit(url if "//" in url else f"http://{url}")
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=TIMEOUT_S)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    for line in text.splitlines():
+        if line.startswith("flotilla_gateway_search_merged_items_total "):
+            return float(line.split()[1])
+    return 0.0
 
 
 def cpu_seconds(pid):
@@ -243,6 +266,7 @@ def measure(results, single_url, gateway_url, gateway_pid, members):
             perf = subprocess.Popen(["perf", "record", "-F", "997", "-g", "-p", str(gateway_pid),
                                      "-o", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
+        items0 = merged_items(gateway_url)
         c0, started, n = cpu_seconds(gateway_pid), time.monotonic(), 0
         while n < CPU_REQUESTS and time.monotonic() - started < CPU_MAX_S:
             gateway.post(query)
@@ -259,7 +283,9 @@ def measure(results, single_url, gateway_url, gateway_pid, members):
             top = [" ".join(ln.split()[:1] + ln.split()[2:]).rstrip(" -")
                    for ln in report.splitlines() if ln.strip() and not ln.startswith("#")]
             log(f"{name}: gateway perf top: " + " | ".join(top[:8]))
-        merged = len(members) * (offset + LIMIT)
+        # Items ranked by the merge per request, as the gateway counts them:
+        # each member's first items, or for a deep page the keys of its share.
+        merged = max(1, round((merged_items(gateway_url) - items0) / n))
         result(f"{name}.cpu.requests", n)
         result(f"{name}.cpu.merged_per_request", merged)
         result(f"{name}.cpu.us_per_request", f"{(c1 - c0) * 1e6 / n:.0f}")
@@ -305,6 +331,8 @@ def report(results):
         "repolist_0": "`RepoListWithNewestImage` offset 0",
         "repolist_1000": "`RepoListWithNewestImage` offset 1000",
         "global_0": "`GlobalSearch(query:\"\")` offset 0",
+        "zui_0": "`RepoListWithNewestImage` offset 0, zui's selection",
+        "zui_1000": "`RepoListWithNewestImage` offset 1000, zui's selection",
     }
     for name, label in labels.items():
         s, g, n = (num(f"{name}.{t}.median_ms") for t in ("single", "gateway", "naive"))

@@ -1,6 +1,8 @@
 //! Search through the gateway when things go wrong: hostile documents refused before any member is asked, a dead or hung member leaving partial data and a named error.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
@@ -178,5 +180,130 @@ fn a_member_that_never_answers_is_cut_off_quickly() -> Result<()> {
     );
     drop(gateway);
     drop(holder);
+    Ok(())
+}
+
+/// A TCP relay to a real node that closes any connection carrying a search
+/// request once the returned allowance of them is spent (it starts
+/// unbounded): a member lost between the two phases of a deep page, a fault
+/// no real process makes on cue.
+fn search_breaker(upstream: String) -> Result<(String, Arc<AtomicIsize>)> {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpStream};
+
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?.to_string();
+    let allowance = Arc::new(AtomicIsize::new(isize::MAX));
+    let searches = allowance.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (Ok(mut to_client), Ok(mut from_server)) = (client.try_clone(), server.try_clone())
+            else {
+                continue;
+            };
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_server, &mut to_client);
+                let _ = to_client.shutdown(Shutdown::Both);
+            });
+            let searches = searches.clone();
+            let (mut client, mut server) = (client, server);
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 64 << 10];
+                loop {
+                    let n = match client.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let search = buf[..n]
+                        .windows(b"/v2/_zot/ext/search".len())
+                        .any(|w| w == b"/v2/_zot/ext/search");
+                    if search && searches.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                        break;
+                    }
+                    if server.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = server.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    Ok((addr, allowance))
+}
+
+#[test]
+fn a_member_lost_between_the_phases_of_a_deep_page_is_left_out_whole() -> Result<()> {
+    let lost = Node::builder().search().start()?;
+    let kept = Node::builder().search().start()?;
+    let (relay, allowance) = search_breaker(lost.host_port())?;
+    let gateway = Gateway::builder()
+        .members(&[relay.clone(), kept.host_port()])
+        .start()?;
+    let http = gateway.http();
+    let mut on: [Vec<String>; 2] = Default::default();
+    for i in 0..200 {
+        let name = format!("deep/r{i:03}");
+        let owner = gateway.owner(&name);
+        if on[owner].len() < 6 {
+            push_small_image(&http, &name, "v1")?;
+            on[owner].push(name);
+        }
+        if on.iter().all(|names| names.len() == 6) {
+            break;
+        }
+    }
+    for names in &mut on {
+        names.sort();
+    }
+    // The page starts past the first item and holds one of the lost
+    // member's, and its items have a nested object: the gateway asks the
+    // keys first, then the lost member for its window.
+    let mut everything: Vec<&String> = on.iter().flatten().collect();
+    everything.sort();
+    let offset = everything
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, n)| on[0].contains(n))
+        .map(|(i, _)| i)
+        .expect("six names of twelve include one past the first");
+    let query = format!(
+        "{{ RepoListWithNewestImage(requestedPage: {{limit: 3, offset: {offset}, sortBy: ALPHABETIC_ASC}}) \
+         {{ Page {{ TotalCount ItemCount }} Results {{ Name NewestImage {{ Tag }} }} }} }}"
+    );
+    // Both members answer phase one; the lost one is gone for phase two.
+    allowance.store(1, Ordering::SeqCst);
+    let (status, body) = search(&http, &query)?;
+    ensure!(status == 200, "status {status}: {body}");
+    // What the kept member alone gives for that page: no count of the lost
+    // member's without its items.
+    let alone: Vec<&String> = on[1].iter().skip(offset).take(3).collect();
+    let listed: Vec<&str> = body["data"]["RepoListWithNewestImage"]["Results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["Name"].as_str())
+        .collect();
+    ensure!(
+        listed == alone.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+        "listed {listed:?}, the kept member's page {alone:?}: {body}"
+    );
+    ensure!(
+        body["data"]["RepoListWithNewestImage"]["Page"]
+            == json!({"TotalCount": 6, "ItemCount": alone.len()}),
+        "{body}"
+    );
+    ensure!(
+        codes(&body) == vec!["MEMBER_UNAVAILABLE".to_owned()],
+        "{body}"
+    );
+    ensure!(
+        body["errors"][0]["extensions"]["member"] == relay.as_str(),
+        "{body}"
+    );
     Ok(())
 }

@@ -50,6 +50,15 @@ struct MemberLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    /// `"top"` (a first page: each member's first items), `"share"` (a deep
+    /// page: each member's share of the items, or of their keys, up to the
+    /// page's end), `"share_again"` (a member holding more than its share)
+    /// or `"window"` (a deep page's own items, after the keys).
+    phase: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
     member: String,
     /// `"connect"`, `"timeout"` or `"protocol"`.
@@ -71,6 +80,8 @@ pub(crate) struct Metrics {
     upstream_errors: Family<UpstreamLabels, Counter>,
     in_flight: Gauge,
     member_up: Family<MemberLabels, Gauge>,
+    search_queries: Family<PhaseLabels, Counter>,
+    search_merged: Counter,
 }
 
 impl Metrics {
@@ -85,6 +96,8 @@ impl Metrics {
             upstream_errors: Family::default(),
             in_flight: Gauge::default(),
             member_up: Family::default(),
+            search_queries: Family::default(),
+            search_merged: Counter::default(),
         };
         let registry = &mut metrics.registry;
         registry.register(
@@ -117,10 +130,28 @@ impl Metrics {
             "1 if the member's last health probe succeeded, else 0",
             metrics.member_up.clone(),
         );
+        registry.register(
+            "search_member_queries",
+            "Search queries sent to members for fanned-out fields, by phase: top, share, share_again, window",
+            metrics.search_queries.clone(),
+        );
+        registry.register(
+            "search_merged_items",
+            "Items of members' answers the search merge ranked",
+            metrics.search_merged.clone(),
+        );
         for member in members {
             metrics.set_member_up(member, false);
         }
         metrics
+    }
+
+    /// One round of a fan-out: `queries` sent in `phase`, `items` ranked from what came back.
+    pub(crate) fn search_round(&self, phase: &'static str, queries: usize, items: usize) {
+        self.search_queries
+            .get_or_create(&PhaseLabels { phase })
+            .inc_by(queries as u64);
+        self.search_merged.inc_by(items as u64);
     }
 
     /// Records one finished request. `member` is `""` when the gateway

@@ -189,9 +189,11 @@ async fn local(schema: &Schema, field: &Selected) -> Answer {
     )
 }
 
-/// Fans a rewritten field out to every member and merges what comes back:
-/// in one phase, or for a deep page in two (keys for everything before the
-/// page, then each member's window of whole items).
+/// Fans a rewritten field out to every member and merges what comes back.
+/// A first page is each member's first items; a deep page is each member's
+/// share of the items up to the page's end (a member holding more asked
+/// again), as whole items or, when they are costly, as keys followed by each
+/// member's window of whole items.
 async fn fan_out(
     gw: &Gateway,
     client: &Client,
@@ -201,24 +203,57 @@ async fn fan_out(
 ) -> Answer {
     let mut errors = Vec::new();
     let mut members: Vec<usize> = (0..gw.members.len()).collect();
-    if let Some(keys_only) = &plan.keys_only {
-        let keys = match gather(gw, client, parts, &members, |_| keys_only.clone()).await {
+    let share = plan.first_share(members.len());
+    if let (Some(first), Some(all)) = (plan.share_query(share), plan.all_query()) {
+        let mut keys = match gather(gw, client, parts, (plan, "share"), &members, |_| {
+            first.clone()
+        })
+        .await
+        {
             Ok(mut keys) => {
                 errors.append(&mut keys.errors);
                 keys.parts
             }
             Err(answer) => return answer,
         };
+        // Members holding more of the items before the page than their
+        // share send the keys up to the page's end.
+        let short = match merge::short(plan, &keys) {
+            Ok(short) => short,
+            Err(message) => return merge_error(field, message),
+        };
+        if !short.is_empty() {
+            let mut again = match gather(gw, client, parts, (plan, "share_again"), &short, |_| {
+                all.clone()
+            })
+            .await
+            {
+                Ok(again) => again,
+                Err(answer) => return answer,
+            };
+            errors.append(&mut again.errors);
+            keys.retain(|p| !short.contains(&p.member));
+            keys.append(&mut again.parts);
+            keys.sort_by_key(|p| p.member);
+        }
+        if !plan.windowed() {
+            // Whole items: every member's up to the page's end are here.
+            return match merge::merge(plan, &keys) {
+                Ok(value) => Answer::Data(Some(value), errors),
+                Err(message) => merge_error(field, message),
+            };
+        }
         let windows = match merge::windows(plan, &keys) {
             Ok(windows) => windows,
             Err(message) => return merge_error(field, message),
         };
         let asked: Vec<usize> = windows.iter().map(|w| w.member).collect();
         let window_query = |i: usize| plan.window_query(&windows[i]);
-        let mut items = match gather(gw, client, parts, &asked, window_query).await {
-            Ok(items) => items,
-            Err(answer) => return answer,
-        };
+        let mut items =
+            match gather(gw, client, parts, (plan, "window"), &asked, window_query).await {
+                Ok(items) => items,
+                Err(answer) => return answer,
+            };
         if items.failed.is_empty() {
             match merge::merge_windows(plan, &keys, &windows, &items.parts) {
                 Ok(Some(value)) => return Answer::Data(Some(value), errors),
@@ -236,7 +271,11 @@ async fn fan_out(
             .filter(|m| !items.failed.contains(m))
             .collect();
     }
-    let collected = match gather(gw, client, parts, &members, |_| plan.rewritten.clone()).await {
+    let collected = match gather(gw, client, parts, (plan, "top"), &members, |_| {
+        plan.rewritten.clone()
+    })
+    .await
+    {
         Ok(mut collected) => {
             errors.append(&mut collected.errors);
             collected.parts
@@ -262,12 +301,13 @@ struct Gathered {
 }
 
 /// Asks `members` their query in parallel (`query` gets the member's place
-/// in `members`). A refusal of the client's credentials, or zot's own error
+/// in `members`) for one `phase` of `plan`, counted in the metrics. A refusal of the client's credentials, or zot's own error
 /// (which every member gives alike, an unsupported sort say), is the whole answer.
 async fn gather(
     gw: &Gateway,
     client: &Client,
     parts: &http::request::Parts,
+    (plan, phase): (&merge::FanOut, &'static str),
     members: &[usize],
     query: impl Fn(usize) -> Selected,
 ) -> Result<Gathered, Answer> {
@@ -300,6 +340,8 @@ async fn gather(
             }
         }
     }
+    let items = merge::listed(plan, &out.parts);
+    gw.metrics.search_round(phase, members.len(), items);
     Ok(out)
 }
 
@@ -376,12 +418,12 @@ async fn ask_member(
     let bytes = crate::members::read_body(resp, gw.config.limits.merged_body_bytes)
         .await
         .map_err(|e| bad(format!("search {e}")))?;
-    let answer: Value = serde_json::from_slice(&bytes)
+    let mut answer: Value = serde_json::from_slice(&bytes)
         .map_err(|e| bad(format!("search answer is not JSON: {e}")))?;
-    let errors = match answer.get("errors") {
+    let errors = match answer.get_mut("errors").map(Value::take) {
         // A member's own errors pass through, pointing into the client's
         // document rather than the one-field document the member was sent.
-        Some(errors) => serde_json::from_value::<Vec<GqlError>>(errors.clone())
+        Some(errors) => serde_json::from_value::<Vec<GqlError>>(errors)
             .map_err(|e| bad(format!("malformed errors: {e}")))?
             .into_iter()
             .map(|mut e| {
@@ -394,10 +436,10 @@ async fn ask_member(
         None => Vec::new(),
     };
     let value = answer
-        .get("data")
-        .and_then(|d| d.get(&field.key))
-        .filter(|v| !v.is_null())
-        .cloned();
+        .get_mut("data")
+        .and_then(|d| d.get_mut(&field.key))
+        .map(Value::take)
+        .filter(|v| !v.is_null());
     Ok(Answer::Data(value, errors))
 }
 

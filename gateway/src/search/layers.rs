@@ -170,9 +170,11 @@ fn candidate_plan(
     page: Page,
 ) -> Option<merge::FanOut> {
     let id = serde_json::to_string(first).ok()?;
+    // Sorted as the client's list is, so members carry the key that sort reads.
     let query = format!(
-        "{{{}:ImageListForDigest(id:{id}){{{RESERVED}Results:Results{{{RESERVED}Manifests:Manifests{{Digest Layers{{Digest}}}}}}}}}}",
-        field.key
+        "{{{}:ImageListForDigest(id:{id}, requestedPage:{{sortBy:{}}}){{{RESERVED}Results:Results{{{RESERVED}Manifests:Manifests{{Digest Layers{{Digest}}}}}}}}}}",
+        field.key,
+        page.sort_by.as_str()
     );
     let mut candidate = normalize::normalize(
         schema,

@@ -39,6 +39,14 @@ const KEYS: [(Merge, &[&str], usize); 2] = [
     ),
 ];
 
+/// The key each sort reads beyond the identity (alphabetic orders read only
+/// the identity); members are asked for no other, as each key costs every item.
+const SORTED_BY: [(Criteria, &str); 3] = [
+    (Criteria::UpdateTime, "LastUpdated"),
+    (Criteria::Downloads, "DownloadCount"),
+    (Criteria::Relevance, "Rank"),
+];
+
 /// The `sortBy` each fanned-out field uses when the client gives none (zot-reference §1.5).
 const DEFAULT_SORT: [(&str, Criteria); 7] = [
     ("ImageList", Criteria::Relevance),
@@ -59,11 +67,23 @@ pub(crate) struct FanOut {
     pub(crate) merge: Merge,
     /// The field of the result object that holds the merged list.
     list_field: &'static str,
-    /// For a page past the first items, the first of two phases: the field
-    /// with its list cut down to the merge keys, so members send keys for
-    /// `offset + limit` items and whole items only for the page itself
-    /// (see [`windows`]). `None` when one phase is as cheap.
-    pub(crate) keys_only: Option<Selected>,
+    /// How a page past the first items is asked for; `None` for a first page.
+    pub(crate) deep: Option<Deep>,
+}
+
+/// A page past the first items: members are first asked only their share
+/// of the items up to the page's end ([`FanOut::first_share`]), the few
+/// that may hold more asked again ([`short`]).
+#[derive(Debug, Clone)]
+pub(crate) enum Deep {
+    /// The share as whole items, then merged as a first page is: for items
+    /// of scalars, which cost a member little more than their keys.
+    Whole,
+    /// The share as keys only (this query, the list cut down to the merge
+    /// keys), then each member's window of whole items for the page alone
+    /// ([`windows`]): for items with nested objects (a newest image, its
+    /// manifests), which cost a member far more than a second pass.
+    Keys(Selected),
 }
 
 fn hidden(name: &str, location: Location) -> Selected {
@@ -82,7 +102,7 @@ impl FanOut {
     pub(crate) fn answering(mut self, original: &Selected, page: Page) -> Self {
         self.original = original.clone();
         self.page = page;
-        self.keys_only = None;
+        self.deep = None;
         self
     }
 }
@@ -113,10 +133,7 @@ pub(crate) fn rewrite(field: &Selected, merge: Merge, result_type: &str) -> Opti
     member_page["sortBy"] = json!(page.sort_by.as_str());
     rewritten.args.insert("requestedPage".into(), member_page);
     let at = field.location;
-    let keys = KEYS
-        .iter()
-        .find(|(m, _, _)| *m == merge)
-        .map_or(&[][..], |(_, k, _)| k);
+    let keys = carried(merge, page.sort_by);
     let mut found = false;
     for sub in rewritten
         .fields
@@ -134,15 +151,22 @@ pub(crate) fn rewrite(field: &Selected, merge: Merge, result_type: &str) -> Opti
     let mut page_info = hidden("Page", at);
     page_info.fields = vec![hidden("TotalCount", at)];
     rewritten.fields.push(page_info);
-    // Items before `offset` are needed only for their keys; when the client
-    // selects the list, a keys-only first phase saves members building them.
-    let keys_only = (found && page.offset > 0 && page.limit > 0).then(|| {
+    // Items before `offset` are needed only for their keys.
+    let nested = field
+        .fields
+        .iter()
+        .filter(|f| f.name == *list_field)
+        .any(|list| list.fields.iter().any(|f| !f.fields.is_empty()));
+    let deep = (found && page.offset > 0 && page.limit > 0).then(|| {
+        if !nested {
+            return Deep::Whole;
+        }
         let mut first = rewritten.clone();
         first.fields.retain(|f| f.name != *list_field);
         let mut list = hidden(list_field, at);
         list.fields = keys.iter().map(|k| hidden(k, at)).collect();
         first.fields.push(list);
-        first
+        Deep::Keys(first)
     });
     Some(FanOut {
         original: field.clone(),
@@ -150,8 +174,59 @@ pub(crate) fn rewrite(field: &Selected, merge: Merge, result_type: &str) -> Opti
         page,
         merge,
         list_field,
-        keys_only,
+        deep,
     })
+}
+
+/// The members whose first keys may not hold all their items up to
+/// the page's end: each that has more items than it sent, unless its last
+/// item ranks after the page's last on the sort's own key (a tie, which
+/// zot breaks in no set order, is not enough).
+pub(crate) fn short(plan: &FanOut, keys: &[Part]) -> Result<Vec<usize>, String> {
+    let names = reserved_keys(plan.merge);
+    let list = plan.ranked_key();
+    let order = comparator(plan.merge, plan.page.sort_by)?;
+    let ranked = ranked(plan, keys, &list, &names)?;
+    let last_on_page = ranked.get(plan.end().saturating_sub(1)).map(|r| &r.0);
+    let mut short = Vec::new();
+    for part in keys {
+        let items = part.value.get(&list).and_then(Value::as_array);
+        let sent = items.map_or(0, Vec::len);
+        if total_of(part) <= sent as i64 {
+            continue; // It sent everything it has.
+        }
+        let last = items
+            .and_then(|items| items.last())
+            .map(|item| Keys::of(item, &names, plan.merge));
+        let after = match (last, last_on_page) {
+            (Some(last), Some(page)) => {
+                order(&last, page) == Ordering::Greater && !tie(plan, &last, page)
+            }
+            _ => false,
+        };
+        if !after {
+            short.push(part.member);
+        }
+    }
+    Ok(short)
+}
+
+/// Whether two items tie on what zot's sort reads, before the identity
+/// that the gateway and its nodes break ties with.
+fn tie(plan: &FanOut, a: &Keys<'_>, b: &Keys<'_>) -> bool {
+    match (plan.page.sort_by, plan.merge) {
+        (Criteria::UpdateTime, _) => a.updated == b.updated,
+        (Criteria::Downloads, _) => a.downloads == b.downloads,
+        (Criteria::Relevance, Merge::Repos) => a.rank == b.rank,
+        _ => a.identity == b.identity,
+    }
+}
+
+fn total_of(part: &Part) -> i64 {
+    part.value
+        .pointer(&format!("/{RESERVED}Page/{RESERVED}TotalCount"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 /// Where the page's items sit in one member's own order: the part of its
@@ -170,7 +245,7 @@ pub(crate) struct Window {
 /// of other members' items fell between them; a window spans those too.
 pub(crate) fn windows(plan: &FanOut, keys: &[Part]) -> Result<Vec<Window>, String> {
     let names = reserved_keys(plan.merge);
-    let list = format!("{RESERVED}{}", plan.list_field);
+    let list = plan.ranked_key();
     let items = ranked(plan, keys, &list, &names)?;
     let mut windows: Vec<Window> = Vec::new();
     for (k, member, position, _) in &items[plan.page.range(items.len())] {
@@ -201,6 +276,55 @@ pub(crate) fn windows(plan: &FanOut, keys: &[Part]) -> Result<Vec<Window>, Strin
 }
 
 impl FanOut {
+    /// The items up to the page's end: what one member would have to send
+    /// were all of them its own.
+    fn end(&self) -> usize {
+        usize::try_from(self.page.offset.saturating_add(self.page.limit)).unwrap_or(usize::MAX)
+    }
+
+    /// How many items' keys each of `members` is first asked for: its share
+    /// of the items up to the page's end, plus room for placement's uneven
+    /// spread (four standard deviations of a fair one). A member that may
+    /// hold more of them than that is asked again ([`short`]).
+    pub(crate) fn first_share(&self, members: usize) -> usize {
+        let end = self.end();
+        let share = end.div_ceil(members.max(1));
+        let spread = 4 * share.isqrt() + 8;
+        end.min(share + spread)
+    }
+
+    /// A deep page's first query for one member: its first `limit` items
+    /// (or their keys).
+    pub(crate) fn share_query(&self, limit: usize) -> Option<Selected> {
+        let mut q = match self.deep.as_ref()? {
+            Deep::Whole => self.rewritten.clone(),
+            Deep::Keys(q) => q.clone(),
+        };
+        if let Some(page) = q.args.get_mut("requestedPage") {
+            page["limit"] = json!(limit);
+        }
+        Some(q)
+    }
+
+    /// The first query again, for a member found [`short`]: everything up to the page's end.
+    pub(crate) fn all_query(&self) -> Option<Selected> {
+        self.share_query(self.end())
+    }
+
+    /// Whether the deep page's items come from [`windows`], after the keys.
+    pub(crate) fn windowed(&self) -> bool {
+        matches!(self.deep, Some(Deep::Keys(_)))
+    }
+
+    /// The key under which the first query's answers hold the ranked list.
+    fn ranked_key(&self) -> String {
+        if self.windowed() {
+            format!("{RESERVED}{}", self.list_field)
+        } else {
+            list_keys(self).remove(0)
+        }
+    }
+
     /// The second phase for one member: its window of whole items, as the
     /// client selected them (keys included, to check them against phase one).
     pub(crate) fn window_query(&self, w: &Window) -> Selected {
@@ -330,15 +454,7 @@ fn merge_page(
     parts: &[Part],
     keep: Option<&dyn Fn(&Value) -> bool>,
 ) -> Result<Value, String> {
-    let mut total: i64 = parts
-        .iter()
-        .map(|p| {
-            p.value
-                .pointer(&format!("/{RESERVED}Page/{RESERVED}TotalCount"))
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-        })
-        .sum();
+    let mut total: i64 = parts.iter().map(total_of).sum();
     let names = reserved_keys(plan.merge);
     let mut lists: Map<String, Value> = Map::new();
     let mut item_count = 0usize;
@@ -386,6 +502,18 @@ fn merge_page(
     Ok(Value::Object(out))
 }
 
+/// How many items the members' answers hold in the merged list (for metrics).
+pub(crate) fn listed(plan: &FanOut, parts: &[Part]) -> usize {
+    let mut keys = list_keys(plan);
+    keys.push(format!("{RESERVED}{}", plan.list_field));
+    keys.dedup();
+    parts
+        .iter()
+        .flat_map(|p| keys.iter().filter_map(|k| p.value.get(k)?.as_array()))
+        .map(Vec::len)
+        .sum()
+}
+
 /// The response keys under which the merged list appears in members' answers.
 fn list_keys(plan: &FanOut) -> Vec<String> {
     let mut keys: Vec<String> = plan
@@ -408,6 +536,23 @@ fn reserved_keys(merge: Merge) -> Vec<String> {
         .find(|(m, _, _)| *m == merge)
         .map_or(&[][..], |(_, k, _)| k);
     keys.iter().map(|k| format!("{RESERVED}{k}")).collect()
+}
+
+/// The item keys members are asked to carry for a sort by `criteria`: the
+/// identity, and the key the sort reads (the others read as null).
+fn carried(merge: Merge, criteria: Criteria) -> Vec<&'static str> {
+    let Some((_, keys, identity)) = KEYS.iter().find(|(m, _, _)| *m == merge) else {
+        return Vec::new();
+    };
+    let sorted = SORTED_BY
+        .iter()
+        .find(|(c, _)| *c == criteria)
+        .map(|(_, k)| *k);
+    keys.iter()
+        .enumerate()
+        .filter(|(i, k)| *i < *identity || Some(**k) == sorted)
+        .map(|(_, k)| *k)
+        .collect()
 }
 
 /// One item's keys, in [`KEYS`] order: two texts (repository and tag, or
