@@ -34,6 +34,29 @@ fn codes(body: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The repository names a `RepoListWithNewestImage` answer lists.
+fn listed_names(body: &Value) -> Vec<&str> {
+    body["data"]["RepoListWithNewestImage"]["Results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["Name"].as_str())
+        .collect()
+}
+
+/// The answer's only error is `MEMBER_UNAVAILABLE`, naming `member`.
+fn ensure_only_unavailable(body: &Value, member: &str) -> Result<()> {
+    ensure!(
+        codes(body) == vec!["MEMBER_UNAVAILABLE".to_owned()],
+        "{body}"
+    );
+    ensure!(
+        body["errors"][0]["extensions"]["member"] == member,
+        "{body}"
+    );
+    Ok(())
+}
+
 #[test]
 fn hostile_documents_are_refused_by_the_gateway_without_asking_any_member() -> Result<()> {
     let mut cluster = Cluster::builder().search().nodes(2).start()?;
@@ -114,12 +137,7 @@ fn a_dead_member_leaves_the_others_data_and_an_error_naming_it() -> Result<()> {
         "took {:?}",
         started.elapsed()
     );
-    let listed: Vec<&str> = body["data"]["RepoListWithNewestImage"]["Results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["Name"].as_str())
-        .collect();
+    let listed = listed_names(&body);
     let alive: Vec<&str> = names
         .iter()
         .filter(|n| cluster.owner(n) != 0)
@@ -170,14 +188,7 @@ fn a_member_that_never_answers_is_cut_off_quickly() -> Result<()> {
         body["data"]["RepoListWithNewestImage"]["Page"]["TotalCount"] == 0,
         "{body}"
     );
-    ensure!(
-        codes(&body) == vec!["MEMBER_UNAVAILABLE".to_owned()],
-        "{body}"
-    );
-    ensure!(
-        body["errors"][0]["extensions"]["member"] == hung_addr.as_str(),
-        "{body}"
-    );
+    ensure_only_unavailable(&body, &hung_addr)?;
     drop(gateway);
     drop(holder);
     Ok(())
@@ -282,12 +293,7 @@ fn a_member_lost_between_the_phases_of_a_deep_page_is_left_out_whole() -> Result
     // What the kept member alone gives for that page: no count of the lost
     // member's without its items.
     let alone: Vec<&String> = on[1].iter().skip(offset).take(3).collect();
-    let listed: Vec<&str> = body["data"]["RepoListWithNewestImage"]["Results"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r["Name"].as_str())
-        .collect();
+    let listed = listed_names(&body);
     ensure!(
         listed == alone.iter().map(|n| n.as_str()).collect::<Vec<_>>(),
         "listed {listed:?}, the kept member's page {alone:?}: {body}"
@@ -297,13 +303,6 @@ fn a_member_lost_between_the_phases_of_a_deep_page_is_left_out_whole() -> Result
             == json!({"TotalCount": 6, "ItemCount": alone.len()}),
         "{body}"
     );
-    ensure!(
-        codes(&body) == vec!["MEMBER_UNAVAILABLE".to_owned()],
-        "{body}"
-    );
-    ensure!(
-        body["errors"][0]["extensions"]["member"] == relay.as_str(),
-        "{body}"
-    );
+    ensure_only_unavailable(&body, &relay)?;
     Ok(())
 }

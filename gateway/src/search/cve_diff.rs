@@ -281,11 +281,7 @@ fn sub_query(
     };
     let mut query = document(schema, &bare);
     query.insert_str(query.len() - 1, selection);
-    let request = normalize::Request {
-        query,
-        ..normalize::Request::default()
-    };
-    let mut sub = normalize::normalize(schema, &request)
+    let mut sub = normalize::normalize_query(schema, query)
         .ok()
         .and_then(|mut fields| fields.pop())
         .ok_or_else(|| format!("{name} for {} could not be planned", field.key))?;

@@ -124,13 +124,7 @@ async fn argument_layers(
     let image = serde_json::to_string(&format!("{repo}:{tag}")).unwrap_or_default();
     let query =
         format!("{{{RESERVED}image:Image(image:{image}){{Manifests{{Digest Layers{{Digest}}}}}}}}");
-    let Ok(fields) = normalize::normalize(
-        &gw.schema.get(),
-        &normalize::Request {
-            query,
-            ..normalize::Request::default()
-        },
-    ) else {
+    let Ok(fields) = normalize::normalize_query(&gw.schema.get(), query) else {
         return Ok(Vec::new());
     };
     let value = match ask(gw, client, parts, owner, &fields[0]).await {
@@ -176,15 +170,7 @@ fn candidate_plan(
         field.key,
         page.sort_by.as_str()
     );
-    let mut candidate = normalize::normalize(
-        schema,
-        &normalize::Request {
-            query,
-            ..normalize::Request::default()
-        },
-    )
-    .ok()?
-    .remove(0);
+    let mut candidate = normalize::normalize_query(schema, query).ok()?.remove(0);
     // The client's own `Results` selections (under their aliases) ride along.
     for wanted in field.fields.iter().filter(|f| f.name == "Results") {
         let mut results = wanted.clone();
@@ -251,15 +237,7 @@ mod tests {
     #[test]
     fn candidates_carry_the_clients_selection_and_the_layers() {
         let q = r#"{DerivedImageList(image:"a:1", requestedPage:{limit:2}){Page{TotalCount} Results{RepoName Tag}}}"#;
-        let field = normalize::normalize(
-            &SEARCH,
-            &normalize::Request {
-                query: q.into(),
-                ..normalize::Request::default()
-            },
-        )
-        .unwrap()
-        .remove(0);
+        let field = normalize::normalize_query(&SEARCH, q).unwrap().remove(0);
         let plan = candidate_plan(
             &SEARCH,
             &field,

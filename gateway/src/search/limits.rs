@@ -46,20 +46,13 @@ fn count(field: &Selected) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use flotilla_node::graphql::normalize::{normalize, Request};
+    use flotilla_node::graphql::normalize::normalize_query;
     use flotilla_node::graphql::schema::SEARCH;
 
     use super::*;
 
     fn fields(query: &str) -> Vec<Selected> {
-        normalize(
-            &SEARCH,
-            &Request {
-                query: query.into(),
-                ..Request::default()
-            },
-        )
-        .unwrap()
+        normalize_query(&SEARCH, query).unwrap()
     }
 
     const ZUI_HOME: &str = r#"{GlobalSearch(query:"", requestedPage: {limit:3 offset:0 sortBy: DOWNLOADS} ) {Page {TotalCount ItemCount} Repos {Name LastUpdated Size Platforms { Os Arch } IsStarred IsBookmarked NewestImage { Tag Vulnerabilities {MaxSeverity Count} Description IsSigned SignatureInfo { Tool IsTrusted Author } Licenses Vendor Labels } StarCount DownloadCount}}}"#;

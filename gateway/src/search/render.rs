@@ -109,7 +109,7 @@ pub(crate) fn literal(schema: &Schema, ty: &TypeRef, value: &Value, out: &mut St
 #[cfg(test)]
 mod tests {
     use flotilla_node::graphql::error::Location;
-    use flotilla_node::graphql::normalize::{normalize, Request, Selected};
+    use flotilla_node::graphql::normalize::{normalize_query, Selected};
     use flotilla_node::graphql::schema::SEARCH;
 
     use super::document;
@@ -122,16 +122,7 @@ mod tests {
     }
 
     fn round_trip(query: &str) -> String {
-        let parse = |q: &str| {
-            normalize(
-                &SEARCH,
-                &Request {
-                    query: q.into(),
-                    ..Request::default()
-                },
-            )
-            .unwrap()
-        };
+        let parse = |q: &str| normalize_query(&SEARCH, q).unwrap();
         let fields = parse(query);
         let text = document(&SEARCH, &fields[0]);
         let again = parse(&text);

@@ -41,6 +41,21 @@ pub struct Selected {
     pub location: Location,
 }
 
+/// [`normalize`] for a document alone, without variables or an operation
+/// name: the gateway's own sub-queries, and tests.
+pub fn normalize_query(
+    schema: &Schema,
+    query: impl Into<String>,
+) -> Result<Vec<Selected>, Vec<GqlError>> {
+    normalize(
+        schema,
+        &Request {
+            query: query.into(),
+            ..Request::default()
+        },
+    )
+}
+
 /// Parses and validates `req` against `schema`. Every problem found is
 /// returned, each as gqlgen would report it.
 pub fn normalize(schema: &Schema, req: &Request) -> Result<Vec<Selected>, Vec<GqlError>> {

@@ -95,19 +95,12 @@ fn nullable(ty: &TypeRef) -> Result<Value, Propagate> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graphql::normalize::{normalize, Request};
+    use crate::graphql::normalize::normalize_query;
     use crate::graphql::schema::SEARCH;
     use serde_json::json;
 
     fn run(query: &str, value: Value) -> (Result<Value, Propagate>, Vec<GqlError>) {
-        let fields = normalize(
-            &SEARCH,
-            &Request {
-                query: query.into(),
-                ..Request::default()
-            },
-        )
-        .unwrap();
+        let fields = normalize_query(&SEARCH, query).unwrap();
         let root = &fields[0];
         let ty = &SEARCH.query_type().field(&root.name).unwrap().ty;
         let mut errors = Vec::new();

@@ -1,6 +1,6 @@
 //! The diff on recorded `CVEListForImage` answers, shaped as zot's resolver writes them: no network.
 
-use flotilla_node::graphql::normalize::{normalize, Request};
+use flotilla_node::graphql::normalize::normalize_query;
 use flotilla_node::graphql::schema::SEARCH;
 
 use super::*;
@@ -73,15 +73,7 @@ fn fixture() -> (Vec<Value>, Vec<Value>) {
 }
 
 fn field(query: &str) -> Selected {
-    normalize(
-        &SEARCH,
-        &Request {
-            query: query.into(),
-            ..Request::default()
-        },
-    )
-    .unwrap()
-    .remove(0)
+    normalize_query(&SEARCH, query).unwrap().remove(0)
 }
 
 #[test]

@@ -2,21 +2,14 @@
 
 use serde_json::{json, Value};
 
-use flotilla_node::graphql::normalize::{normalize, Request};
+use flotilla_node::graphql::normalize::normalize_query;
 use flotilla_node::graphql::schema::SEARCH;
 
 use super::*;
 use crate::search::render::document;
 
 fn fan_out(query: &str, merge: Merge) -> FanOut {
-    let fields = normalize(
-        &SEARCH,
-        &Request {
-            query: query.into(),
-            ..Request::default()
-        },
-    )
-    .unwrap();
+    let fields = normalize_query(&SEARCH, query).unwrap();
     let ty = SEARCH
         .query_type()
         .field(&fields[0].name)

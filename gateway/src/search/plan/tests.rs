@@ -1,6 +1,6 @@
 //! The table applied to real documents, with no network: each field's strategy for a known placement.
 
-use flotilla_node::graphql::normalize::{normalize, Request};
+use flotilla_node::graphql::normalize::normalize_query;
 use flotilla_node::graphql::schema::SEARCH;
 
 use super::*;
@@ -15,14 +15,7 @@ fn ring() -> Ring {
 }
 
 fn plan(query: &str, meta: MetaDb) -> Vec<Strategy> {
-    let fields = normalize(
-        &SEARCH,
-        &Request {
-            query: query.into(),
-            ..Request::default()
-        },
-    )
-    .unwrap();
+    let fields = normalize_query(&SEARCH, query).unwrap();
     fields.iter().map(|f| strategy(f, &ring(), meta)).collect()
 }
 

@@ -54,16 +54,20 @@ fn every_row_of_zots_table() {
     assert_eq!(page(5, 5).cut(Vec::<i32>::new()), (vec![], (0, 0)));
 }
 
-#[test]
-fn random_pages_follow_the_model() {
-    // A small deterministic generator keeps the test reproducible without a dependency.
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = |bound: u64| {
+/// A small deterministic generator: numbers below a bound, reproducible without a dependency.
+fn xorshift(mut state: u64) -> impl FnMut(u64) -> u64 {
+    move |bound| {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        (state % bound) as i64
-    };
+        state % bound
+    }
+}
+
+#[test]
+fn random_pages_follow_the_model() {
+    let mut random = xorshift(0x9e37_79b9_7f4a_7c15);
+    let mut next = |bound: u64| random(bound) as i64;
     for _ in 0..5000 {
         let (len, limit, offset) = (next(40), next(50), next(50));
         let items: Vec<i64> = (0..len).collect();
@@ -80,13 +84,7 @@ fn random_pages_follow_the_model() {
 
 #[test]
 fn a_partial_sort_gives_the_page_a_full_sort_gives() {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = |bound: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % bound
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     let names: Vec<String> = (0..60).map(|i| format!("r{i:02}")).collect();
     for _ in 0..2000 {
         let len = next(60) as usize;
