@@ -1,7 +1,9 @@
 //! Blobs: content-addressed files under `blobs/<alg>/<hex>`: stat, read, delete, and mount from another repository.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use http::StatusCode;
 
@@ -80,23 +82,35 @@ impl Store {
     /// Every digest the repository's manifests use: the manifests themselves,
     /// their configs and layers, and the children of indexes.
     pub(crate) async fn referenced_blobs(&self, repo: &str) -> Result<HashSet<String>> {
-        Ok(self.blob_descriptors(repo).await?.into_keys().collect())
+        Ok(self.blob_descriptors(repo).await?.keys().cloned().collect())
     }
 
     /// The media type a manifest of the repository gives `digest`, as zot's
     /// `resolveBlobResponseMediaType` finds it (parameters stripped).
     pub(crate) async fn blob_media_type(&self, repo: &str, digest: &Digest) -> Option<String> {
-        let found = self
-            .blob_descriptors(repo)
-            .await
-            .ok()?
-            .remove(&digest.to_string())?;
+        let described = self.blob_descriptors(repo).await.ok()?;
+        let found = described.get(&digest.to_string())?;
         let base = found.split(';').next().unwrap_or("").trim().to_owned();
         (!base.is_empty() && base.contains('/')).then_some(base)
     }
 
-    /// Digest → media type for everything the repository's manifests reference.
-    async fn blob_descriptors(&self, repo: &str) -> Result<HashMap<String, String>> {
+    /// Digest → media type for everything the repository's manifests
+    /// reference, computed again only when `index.json` has changed.
+    async fn blob_descriptors(&self, repo: &str) -> Result<Arc<HashMap<String, String>>> {
+        // The stamp is taken before the read: a file replaced in between is
+        // read new under the old stamp, which only costs a recomputation.
+        let stamp = IndexStamp::of(&self.index_path(repo)).await;
+        if let Some(found) = stamp.as_ref().and_then(|s| self.described.get(repo, s)) {
+            return Ok(found);
+        }
+        let found = Arc::new(self.read_descriptors(repo).await?);
+        if let Some(stamp) = stamp {
+            self.described.put(repo, stamp, found.clone());
+        }
+        Ok(found)
+    }
+
+    async fn read_descriptors(&self, repo: &str) -> Result<HashMap<String, String>> {
         let index = self.read_index(repo).await?;
         let mut seen = HashMap::new();
         let mut todo: Vec<(String, String)> = index
@@ -163,4 +177,50 @@ impl Store {
 
 pub(crate) fn blob_unknown(digest: &Digest) -> NodeError {
     NodeError::oci(StatusCode::NOT_FOUND, ErrorCode::BlobUnknown).with("digest", digest.to_string())
+}
+
+/// Which `index.json` a computation was made from: it is only ever replaced
+/// by a rename, so a new file has a new inode (and most often a new size
+/// and time too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct IndexStamp {
+    inode: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl IndexStamp {
+    async fn of(path: &Path) -> Option<Self> {
+        let meta = tokio::fs::metadata(path).await.ok()?;
+        Some(Self {
+            inode: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+}
+
+/// Most repositories whose blob media types are kept; past it the memory
+/// is given back and the next requests compute them again.
+const DESCRIBED_REPOS: usize = 4096;
+
+/// Per repository, its blobs' media types and the `index.json` they were read from.
+#[derive(Debug, Default)]
+pub(super) struct Described(Mutex<HashMap<String, (IndexStamp, Arc<HashMap<String, String>>)>>);
+
+impl Described {
+    fn get(&self, repo: &str, stamp: &IndexStamp) -> Option<Arc<HashMap<String, String>>> {
+        let kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.get(repo)
+            .filter(|(s, _)| s == stamp)
+            .map(|(_, found)| found.clone())
+    }
+
+    fn put(&self, repo: &str, stamp: IndexStamp, found: Arc<HashMap<String, String>>) {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= DESCRIBED_REPOS && !kept.contains_key(repo) {
+            kept.clear();
+        }
+        kept.insert(repo.to_owned(), (stamp, found));
+    }
 }

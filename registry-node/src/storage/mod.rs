@@ -43,6 +43,9 @@ pub(crate) struct Store {
     /// Upload sessions in progress: the running hash, so finishing an upload
     /// does not read the data back. Lost on restart, then rebuilt from disk.
     uploads: uploads::Sessions,
+    /// What each repository's manifests say of its blobs' media types, so a
+    /// blob GET does not read every manifest; see `blobs::Described`.
+    described: blobs::Described,
 }
 
 impl Store {
@@ -53,6 +56,7 @@ impl Store {
             root: root.to_path_buf(),
             repo_locks: Mutex::default(),
             uploads: uploads::Sessions::default(),
+            described: blobs::Described::default(),
         })
     }
 

@@ -304,3 +304,30 @@ async fn referrers_filter_by_artifact_type() {
     let missing_repo = store.referrers("nope", &subject, &[]).await.unwrap();
     assert!(missing_repo.manifests.is_empty());
 }
+
+#[tokio::test]
+async fn a_blobs_media_type_follows_every_change_of_the_index() {
+    let (_dir, store) = store();
+    let config = push_blob(&store, "r", b"{}").await;
+    let layer = push_blob(&store, "r", b"layer").await;
+    store.init_repo("r").await.unwrap();
+    assert_eq!(store.blob_media_type("r", &layer).await, None);
+    let pushed = store
+        .put_manifest(put("r", "v1", OCI_MANIFEST, manifest(&config, &layer)))
+        .await
+        .unwrap();
+    // Asked twice: the second answer comes from what the first computed.
+    for _ in 0..2 {
+        assert_eq!(
+            store.blob_media_type("r", &layer).await.as_deref(),
+            Some("application/vnd.oci.image.layer.v1.tar")
+        );
+    }
+    store.delete_manifest("r", "v1", false).await.unwrap();
+    store
+        .delete_manifest("r", &pushed.digest.to_string(), false)
+        .await
+        .unwrap();
+    assert_eq!(store.blob_media_type("r", &layer).await, None);
+    store.delete_blob("r", &layer).await.unwrap();
+}
