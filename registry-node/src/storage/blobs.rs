@@ -96,7 +96,7 @@ impl Store {
 
     /// Digest → media type for everything the repository's manifests
     /// reference, computed again only when `index.json` has changed.
-    async fn blob_descriptors(&self, repo: &str) -> Result<Arc<HashMap<String, String>>> {
+    async fn blob_descriptors(&self, repo: &str) -> Result<MediaTypes> {
         // The stamp is taken before the read: a file replaced in between is
         // read new under the old stamp, which only costs a recomputation.
         let stamp = IndexStamp::of(&self.index_path(repo)).await;
@@ -204,19 +204,22 @@ impl IndexStamp {
 /// is given back and the next requests compute them again.
 const DESCRIBED_REPOS: usize = 4096;
 
+/// Digest → media type, for one repository's blobs.
+type MediaTypes = Arc<HashMap<String, String>>;
+
 /// Per repository, its blobs' media types and the `index.json` they were read from.
 #[derive(Debug, Default)]
-pub(super) struct Described(Mutex<HashMap<String, (IndexStamp, Arc<HashMap<String, String>>)>>);
+pub(super) struct Described(Mutex<HashMap<String, (IndexStamp, MediaTypes)>>);
 
 impl Described {
-    fn get(&self, repo: &str, stamp: &IndexStamp) -> Option<Arc<HashMap<String, String>>> {
+    fn get(&self, repo: &str, stamp: &IndexStamp) -> Option<MediaTypes> {
         let kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
         kept.get(repo)
             .filter(|(s, _)| s == stamp)
             .map(|(_, found)| found.clone())
     }
 
-    fn put(&self, repo: &str, stamp: IndexStamp, found: Arc<HashMap<String, String>>) {
+    fn put(&self, repo: &str, stamp: IndexStamp, found: MediaTypes) {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if kept.len() >= DESCRIBED_REPOS && !kept.contains_key(repo) {
             kept.clear();
