@@ -12,6 +12,7 @@ use flotilla_node::graphql::normalize::{self, Selected};
 use flotilla_node::graphql::schema::Schema;
 use flotilla_node::graphql::{self, transport};
 
+use super::deep::Rounds;
 use super::merge::{self, Part};
 use super::plan::{self, Strategy};
 use super::render::document;
@@ -203,73 +204,11 @@ async fn fan_out(
 ) -> Answer {
     let mut errors = Vec::new();
     let mut members: Vec<usize> = (0..gw.members.len()).collect();
-    let share = plan.first_share(members.len());
-    if let (Some(first), Some(all)) = (plan.share_query(share), plan.all_query()) {
-        let mut keys = match gather(gw, client, parts, (plan, "share"), &members, |_| {
-            first.clone()
-        })
-        .await
-        {
-            Ok(mut keys) => {
-                errors.append(&mut keys.errors);
-                keys.parts
-            }
-            Err(answer) => return answer,
-        };
-        // Members holding more of the items before the page than their
-        // share send the keys up to the page's end.
-        let short = match merge::short(plan, &keys) {
-            Ok(short) => short,
-            Err(message) => return merge_error(field, message),
-        };
-        if !short.is_empty() {
-            let mut again = match gather(gw, client, parts, (plan, "share_again"), &short, |_| {
-                all.clone()
-            })
-            .await
-            {
-                Ok(again) => again,
-                Err(answer) => return answer,
-            };
-            errors.append(&mut again.errors);
-            keys.retain(|p| !short.contains(&p.member));
-            keys.append(&mut again.parts);
-            keys.sort_by_key(|p| p.member);
+    if plan.deep.is_some() {
+        match super::deep::fan_out(gw, client, parts, field, plan, &mut errors).await {
+            Rounds::Answered(answer) => return answer,
+            Rounds::OnePhase(from) => members = from,
         }
-        if !plan.windowed() {
-            // Whole items: every member's up to the page's end are here.
-            return match merge::merge(plan, &keys) {
-                Ok(value) => Answer::Data(Some(value), errors),
-                Err(message) => merge_error(field, message),
-            };
-        }
-        let windows = match merge::windows(plan, &keys) {
-            Ok(windows) => windows,
-            Err(message) => return merge_error(field, message),
-        };
-        let asked: Vec<usize> = windows.iter().map(|w| w.member).collect();
-        let window_query = |i: usize| plan.window_query(&windows[i]);
-        let mut items =
-            match gather(gw, client, parts, (plan, "window"), &asked, window_query).await {
-                Ok(items) => items,
-                Err(answer) => return answer,
-            };
-        if items.failed.is_empty() {
-            match merge::merge_windows(plan, &keys, &windows, &items.parts) {
-                Ok(Some(value)) => return Answer::Data(Some(value), errors),
-                Ok(None) => {}
-                Err(message) => return merge_error(field, message),
-            }
-        }
-        // A member lost between the phases, or a window that changed under
-        // the page: asked again in one phase, so that no member's count is
-        // included without its items.
-        errors.append(&mut items.errors);
-        members = keys
-            .iter()
-            .map(|p| p.member)
-            .filter(|m| !items.failed.contains(m))
-            .collect();
     }
     let collected = match gather(gw, client, parts, (plan, "top"), &members, |_| {
         plan.rewritten.clone()
@@ -293,17 +232,17 @@ async fn fan_out(
 }
 
 /// What members answered one round of a fan-out.
-struct Gathered {
-    parts: Vec<Part>,
+pub(super) struct Gathered {
+    pub(super) parts: Vec<Part>,
     /// Members that could not answer, and their `MEMBER_UNAVAILABLE` errors.
-    failed: Vec<usize>,
-    errors: Vec<GqlError>,
+    pub(super) failed: Vec<usize>,
+    pub(super) errors: Vec<GqlError>,
 }
 
 /// Asks `members` their query in parallel (`query` gets the member's place
 /// in `members`) for one `phase` of `plan`, counted in the metrics. A refusal of the client's credentials, or zot's own error
 /// (which every member gives alike, an unsupported sort say), is the whole answer.
-async fn gather(
+pub(super) async fn gather(
     gw: &Gateway,
     client: &Client,
     parts: &http::request::Parts,
@@ -345,7 +284,7 @@ async fn gather(
     Ok(out)
 }
 
-fn merge_error(field: &Selected, message: String) -> Answer {
+pub(super) fn merge_error(field: &Selected, message: String) -> Answer {
     Answer::Data(
         None,
         vec![GqlError::new(message)

@@ -9,8 +9,10 @@
 //! - [`layers`]: `DerivedImageList` / `BaseImageList` computed across members.
 //! - [`cve_diff`]: `CVEDiffListForImages` computed across members.
 //! - [`merge`]: the fan-out rewrite (top-k, reserved keys) and the merge by schema path.
+//! - [`deep`]: pages past the first items: each member's share, then windows.
 
 pub(crate) mod cve_diff;
+pub(crate) mod deep;
 pub(crate) mod engine;
 pub(crate) mod layers;
 pub(crate) mod limits;
