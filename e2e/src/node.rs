@@ -6,24 +6,15 @@
 //! tail is printed when the node is dropped, which the test runner shows only
 //! for a failing test.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
+use std::process::{Child, Command};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::{env, Registry, Users};
-
-/// How long a node may take to print its `listening on` line.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
-/// How many log lines a dropped node prints.
-const LOG_TAIL_LINES: usize = 80;
+use crate::{daemon, env, Registry, Users};
 
 /// Options for a node that is not started yet; see [`Node::builder`].
 #[derive(Debug, Default)]
@@ -168,62 +159,16 @@ impl Node {
         config["http"]["port"] = json!(port.to_string());
         let config_path = self.dir.path().join("config.json");
         fs::write(&config_path, serde_json::to_vec_pretty(&config)?)?;
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())?;
-        let mut child = Command::new(&binary)
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log.try_clone()?)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let first_line = read_first_line(child.stdout.take(), log);
-        match first_line.recv_timeout(START_TIMEOUT) {
-            Ok(line) => match parse_listening(&line) {
-                Some(bound) => {
-                    self.port = bound;
-                    self.child = Some(child);
-                    Ok(())
-                }
-                None => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    bail!(
-                        "flotilla-node printed {line:?} instead of `listening on http://127.0.0.1:<port>`\n{}",
-                        self.log_tail()
-                    )
-                }
-            },
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = child.wait()?;
-                bail!(
-                    "flotilla-node exited ({status}) before listening\n{}",
-                    self.log_tail()
-                )
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!(
-                    "flotilla-node did not print its `listening on` line within {START_TIMEOUT:?}\n{}",
-                    self.log_tail()
-                )
-            }
-        }
+        let mut cmd = Command::new(&binary);
+        cmd.arg("serve").arg(&config_path);
+        let announced = daemon::spawn_announced("flotilla-node", cmd, &self.log_path())?;
+        self.port = announced.port;
+        self.child = Some(announced.child);
+        Ok(())
     }
 
     fn log_tail(&self) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
-        format!(
-            "--- flotilla-node log ({}) ---\n{}",
-            self.log_path().display(),
-            tail.join("\n")
-        )
+        daemon::log_tail("flotilla-node", &self.log_path())
     }
 }
 
@@ -232,47 +177,5 @@ impl Drop for Node {
         let _ = self.kill();
         // Captured by the test runner: shown only when the test fails.
         eprintln!("{}", self.log_tail());
-    }
-}
-
-/// Sends the first stdout line on the returned channel, then copies the rest
-/// into the log so that nothing the node prints is lost or blocks it.
-fn read_first_line(
-    stdout: Option<impl std::io::Read + Send + 'static>,
-    mut log: File,
-) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let Some(stdout) = stdout else { return };
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
-        }
-        for line in lines.map_while(Result::ok) {
-            let _ = writeln!(log, "stdout: {line}");
-        }
-    });
-    rx
-}
-
-fn parse_listening(line: &str) -> Option<u16> {
-    let addr = line.trim().strip_prefix("listening on http://")?;
-    let (host, port) = addr.rsplit_once(':')?;
-    (host == "127.0.0.1").then_some(())?;
-    port.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_listening;
-
-    #[test]
-    fn the_listening_line_gives_the_port() {
-        assert_eq!(
-            parse_listening("listening on http://127.0.0.1:40123"),
-            Some(40123)
-        );
-        assert_eq!(parse_listening("listening on http://0.0.0.0:5000"), None);
-        assert_eq!(parse_listening("starting"), None);
     }
 }

@@ -24,12 +24,8 @@ enum Command {
     /// Serve the gateway described by a zot-style JSON config.
     Serve {
         config: PathBuf,
-        /// Overrides `http.address`.
-        #[arg(long)]
-        address: Option<String>,
-        /// Overrides `http.port` (0 picks a free port).
-        #[arg(long)]
-        port: Option<u16>,
+        #[command(flatten)]
+        listen: process::ListenArgs,
     },
     /// Check a config; print the owner of each repository named.
     VerifyConfig {
@@ -58,18 +54,9 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Serve {
-            config,
-            address,
-            port,
-        } => {
+        Command::Serve { config, listen } => {
             let mut cfg = load(&config)?;
-            if let Some(address) = address {
-                cfg.http.address = address;
-            }
-            if let Some(port) = port {
-                cfg.http.port = port;
-            }
+            listen.apply(&mut cfg.http.address, &mut cfg.http.port);
             process::init_logging(cfg.log.level.as_deref().unwrap_or("info"));
             let listener =
                 process::bind(&cfg.http.address, cfg.http.port, cfg.http.tls.is_some()).await?;

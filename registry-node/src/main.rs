@@ -22,12 +22,8 @@ enum Command {
     /// Serve the registry described by a zot-style JSON config.
     Serve {
         config: PathBuf,
-        /// Overrides `http.address`.
-        #[arg(long)]
-        address: Option<String>,
-        /// Overrides `http.port` (0 picks a free port).
-        #[arg(long)]
-        port: Option<u16>,
+        #[command(flatten)]
+        listen: process::ListenArgs,
         /// Overrides `storage.rootDirectory`.
         #[arg(long)]
         root: Option<PathBuf>,
@@ -49,18 +45,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve {
             config,
-            address,
-            port,
+            listen,
             root,
             log_level,
         } => {
             let mut cfg = load(&config)?;
-            if let Some(address) = address {
-                cfg.http.address = address;
-            }
-            if let Some(port) = port {
-                cfg.http.port = port;
-            }
+            listen.apply(&mut cfg.http.address, &mut cfg.http.port);
             if let Some(root) = root {
                 cfg.storage.root_directory = root;
             }

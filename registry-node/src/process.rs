@@ -3,6 +3,29 @@
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+/// `--address` and `--port`, which override the config's `http` listener in both binaries.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListenArgs {
+    /// Overrides `http.address`.
+    #[arg(long)]
+    pub address: Option<String>,
+    /// Overrides `http.port` (0 picks a free port).
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+impl ListenArgs {
+    /// Writes the overrides given into a config's `http.address` and `http.port`.
+    pub fn apply(self, address: &mut String, port: &mut u16) {
+        if let Some(a) = self.address {
+            *address = a;
+        }
+        if let Some(p) = self.port {
+            *port = p;
+        }
+    }
+}
+
 /// JSON logs on stderr at `level`, unless `RUST_LOG` says otherwise.
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

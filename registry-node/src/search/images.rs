@@ -79,6 +79,16 @@ pub(crate) fn image_list(ctx: &Ctx<'_>, args: &Map<String, Value>) -> Result<Val
         ctx.state.repos.get(repo).into_iter().collect()
     };
     let found = filter_tags(ctx, repos, |_, _| true, |_, _, _| true);
+    alphabetic_page(ctx, found, args)
+}
+
+/// A page of `found`, unfiltered, by name unless `requestedPage` says otherwise
+/// (RELEVANCE is alphabetic for images).
+fn alphabetic_page(
+    ctx: &Ctx<'_>,
+    found: Vec<Found<'_>>,
+    args: &Map<String, Value>,
+) -> Result<Value, String> {
     let page = page_images(
         ctx,
         found,
@@ -110,14 +120,7 @@ pub(crate) fn image_list_for_digest(
         |_, _| true,
         |_, digest, m| matches_digest(id, digest, m),
     );
-    let page = page_images(
-        ctx,
-        found,
-        args.get("requestedPage"),
-        Criteria::Relevance,
-        &Filter::default(),
-    )?;
-    Ok(paginated(page))
+    alphabetic_page(ctx, found, args)
 }
 
 /// zot's `GetImageDirAndTag`: split at the first `:`.

@@ -63,7 +63,15 @@ pub(crate) fn repo_list_with_newest_image(
     ctx: &Ctx<'_>,
     args: &Map<String, Value>,
 ) -> Result<Value, String> {
-    let repos = search_repos(ctx, "");
+    newest_first_page(ctx, search_repos(ctx, ""), args)
+}
+
+/// A page of `repos`, unfiltered, newest first unless `requestedPage` says otherwise.
+fn newest_first_page(
+    ctx: &Ctx<'_>,
+    repos: Vec<(&Repo, i64)>,
+    args: &Map<String, Value>,
+) -> Result<Value, String> {
     let page = page_repos(
         ctx,
         repos,
@@ -89,14 +97,7 @@ pub(crate) fn user_repos(
         .filter(|r| ctx.can_read(&r.name) && names.contains(&r.name.as_str()))
         .map(|r| (r, 0))
         .collect();
-    let page = page_repos(
-        ctx,
-        repos,
-        args.get("requestedPage"),
-        Criteria::UpdateTime,
-        &Filter::default(),
-    )?;
-    Ok(paginated(page))
+    newest_first_page(ctx, repos, args)
 }
 
 /// `ExpandedRepoInfo(repo)`: the summary and every tagged image, newest
