@@ -367,3 +367,14 @@ pub fn error_body(response: reqwest::blocking::Response) -> Value {
     let text = response.text().unwrap_or_default();
     serde_json::from_str(&text).unwrap_or(Value::String(text))
 }
+
+/// Asserts the gateway's answer for a member it could not reach: 503 and
+/// an OCI `UNAVAILABLE` error naming `member`. Returns the body.
+pub fn assert_member_unavailable(response: reqwest::blocking::Response, member: &str) -> Value {
+    let status = response.status();
+    let body = error_body(response);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["errors"][0]["code"], "UNAVAILABLE", "{body}");
+    assert_eq!(body["errors"][0]["detail"]["member"], member, "{body}");
+    body
+}

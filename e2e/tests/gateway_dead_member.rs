@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use flotilla_e2e::cluster::error_body;
+use flotilla_e2e::cluster::assert_member_unavailable;
 use flotilla_e2e::{push_small_image, Cluster, SmallImage};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -41,15 +41,7 @@ fn a_dead_members_repository_gets_a_fast_503_unavailable_naming_the_member() -> 
             .timeout(Duration::from_secs(10))
             .send()?;
         let took = started.elapsed();
-        let status = response.status();
-        let body = error_body(response);
-        assert_eq!(status, 503, "attempt {attempt}: {body}");
-        assert_eq!(body["errors"][0]["code"], "UNAVAILABLE", "{body}");
-        assert_eq!(
-            body["errors"][0]["detail"]["member"],
-            dead.as_str(),
-            "{body}"
-        );
+        assert_member_unavailable(response, &dead);
         assert!(
             took < Duration::from_secs(2),
             "attempt {attempt} took {took:?}"
@@ -102,16 +94,7 @@ fn the_catalog_answers_503_naming_a_dead_member() -> Result<()> {
     cluster.member_mut(1).kill()?;
 
     let response = cluster.gateway().http().get("/v2/_catalog").send()?;
-
-    let status = response.status();
-    let body = error_body(response);
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["errors"][0]["code"], "UNAVAILABLE", "{body}");
-    assert_eq!(
-        body["errors"][0]["detail"]["member"],
-        dead.as_str(),
-        "{body}"
-    );
+    assert_member_unavailable(response, &dead);
     Ok(())
 }
 

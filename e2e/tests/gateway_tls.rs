@@ -6,7 +6,7 @@
 //! verification on, trusting only the test CA through its cert dir.
 
 use anyhow::Result;
-use flotilla_e2e::cluster::error_body;
+use flotilla_e2e::cluster::{assert_member_unavailable, error_body};
 use flotilla_e2e::{oci_ref, Cluster, Layout, Skopeo, TestPki};
 use reqwest::Version;
 use tempfile::TempDir;
@@ -109,16 +109,7 @@ fn a_gateway_with_the_wrong_ca_for_its_members_answers_503_naming_the_member() -
         .client()?
         .get(format!("{}/v2/{repo}/tags/list", misconfigured.url()))
         .send()?;
-
-    let status = response.status();
-    let body = error_body(response);
-    assert_eq!(status, 503, "{body}");
-    assert_eq!(body["errors"][0]["code"], "UNAVAILABLE", "{body}");
-    assert_eq!(
-        body["errors"][0]["detail"]["member"],
-        owner.as_str(),
-        "{body}"
-    );
+    assert_member_unavailable(response, &owner);
     Ok(())
 }
 
