@@ -471,12 +471,8 @@ pub fn pull_and_compare(
     name: &str,
     pushed: &crate::Layout,
 ) -> Result<()> {
-    let dir = work.join(name);
-    skopeo.copy(
-        &lb.image(&format!("{STORY_REPO}:{STORY_TAG}")),
-        &crate::oci_ref(&dir, STORY_TAG),
-    )?;
-    crate::Layout::open(&dir)?.ensure_same_image(STORY_TAG, pushed, STORY_TAG)
+    let image = lb.image(&format!("{STORY_REPO}:{STORY_TAG}"));
+    skopeo.pull_same_image(&image, &work.join(name), STORY_TAG, pushed)
 }
 
 impl Traffic {

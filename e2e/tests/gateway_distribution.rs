@@ -8,7 +8,7 @@
 use anyhow::{Context, Result};
 use flotilla_e2e::cluster::expect_status;
 use flotilla_e2e::layout::{seeded_bytes, sha256_digest};
-use flotilla_e2e::{oci_ref, push_small_image, Cluster, Layout, Skopeo};
+use flotilla_e2e::{push_small_image, Cluster, Layout, Skopeo};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -38,12 +38,8 @@ fn skopeo_pushes_through_the_gateway_land_on_the_owning_docker_registry_and_pull
     for (i, (repo, layout)) in names.iter().zip(&pushed).enumerate() {
         cluster.ensure_only_on_owner(repo)?;
         let pulled = work.path().join(format!("pulled-{i}"));
-        skopeo.copy(
-            &gateway.image(&format!("{repo}:v1")),
-            &oci_ref(&pulled, "v1"),
-        )?;
-        Layout::open(&pulled)?
-            .ensure_same_image("v1", layout, "v1")
+        skopeo
+            .pull_same_image(&gateway.image(&format!("{repo}:v1")), &pulled, "v1", layout)
             .with_context(|| format!("pulling {repo}"))?;
     }
     Ok(())

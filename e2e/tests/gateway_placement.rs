@@ -12,7 +12,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 use flotilla_e2e::layout::seeded_bytes;
 use flotilla_e2e::process::{self, CLIENT_TIMEOUT};
-use flotilla_e2e::{env, oci_ref, push_small_image, Cluster, Layout, Oras, Push, Skopeo};
+use flotilla_e2e::{env, push_small_image, Cluster, Layout, Oras, Push, Skopeo};
 use tempfile::TempDir;
 
 /// Repository names with slashes, dashes, dots and underscores.
@@ -43,12 +43,8 @@ fn skopeo_pushes_through_the_gateway_land_each_repository_on_its_owner_only() ->
     }
     for (i, (repo, layout)) in names.iter().zip(&pushed).enumerate() {
         let pulled = work.path().join(format!("pulled-{i}"));
-        skopeo.copy(
-            &gateway.image(&format!("{repo}:v1")),
-            &oci_ref(&pulled, "v1"),
-        )?;
-        Layout::open(&pulled)?
-            .ensure_same_image("v1", layout, "v1")
+        skopeo
+            .pull_same_image(&gateway.image(&format!("{repo}:v1")), &pulled, "v1", layout)
             .with_context(|| format!("pulling {repo} through the gateway"))?;
     }
     Ok(())

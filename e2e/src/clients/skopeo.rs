@@ -41,6 +41,19 @@ impl Skopeo {
         self.try_copy(&[], src, dst)?.check().map(drop)
     }
 
+    /// Pulls `image` (a `docker://` reference) into the OCI layout `dir` as
+    /// `tag` and fails unless it is `pushed`'s `tag`, byte for byte.
+    pub fn pull_same_image(
+        &self,
+        image: &str,
+        dir: &std::path::Path,
+        tag: &str,
+        pushed: &crate::Layout,
+    ) -> Result<()> {
+        self.copy(image, &crate::oci_ref(dir, tag))?;
+        crate::Layout::open(dir)?.ensure_same_image(tag, pushed, tag)
+    }
+
     /// `skopeo copy --all SRC DST`: an index and every image in it.
     pub fn copy_all(&self, src: &str, dst: &str) -> Result<()> {
         self.try_copy(&["--all"], src, dst)?.check().map(drop)
