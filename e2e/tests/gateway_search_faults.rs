@@ -306,3 +306,36 @@ fn a_member_lost_between_the_phases_of_a_deep_page_is_left_out_whole() -> Result
     ensure_only_unavailable(&body, &relay)?;
     Ok(())
 }
+
+#[test]
+fn with_every_member_dead_a_first_or_deep_page_is_null_with_each_member_named() -> Result<()> {
+    let mut cluster = Cluster::builder().search().nodes(2).start()?;
+    let members: Vec<String> = (0..2).map(|i| cluster.member(i).host_port()).collect();
+    cluster.member_mut(0).kill()?;
+    cluster.member_mut(1).kill()?;
+    for page in ["limit: 2, offset: 0", "limit: 2, offset: 3"] {
+        for items in ["Name", "Name NewestImage { Tag }"] {
+            let query = format!(
+                "{{ RepoListWithNewestImage(requestedPage: {{{page}}}) {{ Page {{ TotalCount }} Results {{ {items} }} }} }}"
+            );
+            let (status, body) = search(&cluster.gateway().http(), &query)?;
+            ensure!(status == 200, "{query}: status {status}: {body}");
+            ensure!(body["data"].is_null(), "{query}: {body}");
+            ensure!(
+                codes(&body) == vec!["MEMBER_UNAVAILABLE".to_owned(); 2],
+                "{query}: {body}"
+            );
+            let named: Vec<&str> = body["errors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["extensions"]["member"].as_str())
+                .collect();
+            ensure!(
+                members.iter().all(|m| named.contains(&m.as_str())),
+                "{query}: {body}"
+            );
+        }
+    }
+    Ok(())
+}

@@ -289,6 +289,10 @@ pub(super) async fn fan_out(
         }
         Err(answer) => return Rounds::Answered(answer),
     };
+    if keys.is_empty() {
+        // No member answered: there is nothing to merge, only the reasons.
+        return Rounds::Answered(Answer::Data(None, std::mem::take(errors)));
+    }
     // Members holding more of the items before the page than their
     // share send the keys up to the page's end.
     let more = match short(plan, &keys) {
