@@ -12,10 +12,9 @@ use std::cmp::Ordering;
 
 use serde_json::{json, Value};
 
+use flotilla_node::graphql::error::GqlError;
 use flotilla_node::graphql::normalize::Selected;
 use flotilla_node::search::paging::{Criteria, Page};
-
-use flotilla_node::graphql::error::GqlError;
 
 use super::engine::{gather, merge_error, Answer};
 use super::merge::{

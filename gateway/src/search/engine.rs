@@ -240,8 +240,9 @@ pub(super) struct Gathered {
 }
 
 /// Asks `members` their query in parallel (`query` gets the member's place
-/// in `members`) for one `phase` of `plan`, counted in the metrics. A refusal of the client's credentials, or zot's own error
-/// (which every member gives alike, an unsupported sort say), is the whole answer.
+/// in `members`) for one `phase` of `plan`, counted in the metrics. A
+/// refusal of the client's credentials, or zot's own error (which every
+/// member gives alike, an unsupported sort say), is the whole answer.
 pub(super) async fn gather(
     gw: &Gateway,
     client: &Client,
@@ -284,6 +285,7 @@ pub(super) async fn gather(
     Ok(out)
 }
 
+/// A merge that could not be done (zot's error for an unsupported sort), at the field.
 pub(super) fn merge_error(field: &Selected, message: String) -> Answer {
     Answer::Data(
         None,

@@ -213,13 +213,16 @@ pub(super) fn ranked<'a>(
             items.push((Keys::of(item, names, plan.merge), part.member, i, item));
         }
     }
-    // zot's sort is unstable; ties are broken by member and position so the answer is deterministic.
+    // The comparator ends on the identity; member and position order only
+    // copies of one item, so the lowest member's copy is the one kept.
     items.sort_by(|a, b| order(&a.0, &b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     let mut seen = std::collections::HashSet::new();
     items.retain(|(k, _, _, _)| seen.insert(k.identity));
     Ok(items)
 }
 
+/// Merges `parts` into the client's shape, each list cut by `page_rule`
+/// (the client's page; for windows, the page's own items from their start).
 pub(super) fn merge_page(
     plan: &FanOut,
     page_rule: Page,
