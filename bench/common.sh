@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # What the bench scripts share: a temporary directory, processes that are
 # always stopped on exit, and results as key=value lines. A script defines
-# log() and die() and sets KEEP_TMP before sourcing this, then calls
-# bench_init; START_MAX_S (default 20) bounds how long start() waits.
+# log() and die() and sets KEEP_TMP (and $repo, the checkout) before sourcing
+# this, then calls bench_init; START_MAX_S (default 20) bounds how long
+# start() waits.
 
 # bench_init PREFIX: the temporary directory $T, $PIDS and $RESULTS, and the traps.
 bench_init() {
@@ -55,4 +56,30 @@ start() {
         sleep 0.1
     done
     die "$name did not print its listening line in $limit s"
+}
+
+# bench_binaries: builds the release binaries unless NO_BUILD=1, and copies
+# them to $BIN under $T, so a rebuild by someone else mid-run cannot swap
+# binaries between phases.
+bench_binaries() {
+    if [ "${NO_BUILD:-0}" != 1 ]; then
+        log "cargo build --release --bins"
+        (cd "$repo" && cargo build --release --bins -q) || die "build failed (NO_BUILD=1 uses target/release as it is)"
+    fi
+    BIN="$T/bin"
+    mkdir -p "$BIN"
+    for b in flotilla-node flotilla-gateway; do
+        [ -x "$repo/target/release/$b" ] || die "no target/release/$b: build it with cargo build --release --bins"
+        cp "$repo/target/release/$b" "$BIN/"
+    done
+}
+
+# idle_pct: how idle the whole machine is over 2 s (other users' load skews every number).
+idle_pct() {
+    local a b
+    a=($(head -1 /proc/stat))
+    sleep 2
+    b=($(head -1 /proc/stat))
+    awk -v i0="${a[4]}" -v i1="${b[4]}" -v t0="$(IFS=+; echo "$((${a[*]:1}))")" -v t1="$(IFS=+; echo "$((${b[*]:1}))")" \
+        'BEGIN { printf "%.0f", 100 * (i1 - i0) / (t1 - t0) }'
 }

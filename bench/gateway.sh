@@ -89,15 +89,6 @@ gateway_config() {
 EOF
 }
 
-# idle_pct: how idle the whole machine is over 2 s (other users' load skews every number).
-idle_pct() {
-    local a b
-    a=($(head -1 /proc/stat))
-    sleep 2
-    b=($(head -1 /proc/stat))
-    awk -v i0="${a[4]}" -v i1="${b[4]}" -v t0="$(IFS=+; echo "$((${a[*]:1}))")" -v t1="$(IFS=+; echo "$((${b[*]:1}))")" \
-        'BEGIN { printf "%.0f", 100 * (i1 - i0) / (t1 - t0) }'
-}
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -114,17 +105,7 @@ wait_http() {
 }
 
 # --- binaries ----------------------------------------------------------------
-if [ "$NO_BUILD" != 1 ]; then
-    log "cargo build --release --bins"
-    (cd "$repo" && cargo build --release --bins -q) || die "build failed (NO_BUILD=1 uses target/release as it is)"
-fi
-# Copied, so a rebuild by someone else mid-run cannot swap binaries between phases.
-BIN="$T/bin"
-mkdir -p "$BIN"
-for b in flotilla-node flotilla-gateway; do
-    [ -x "$repo/target/release/$b" ] || die "no target/release/$b: build it with cargo build --release --bins"
-    cp "$repo/target/release/$b" "$BIN/"
-done
+bench_binaries
 
 cores="$(nproc)"
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"

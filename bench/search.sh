@@ -72,26 +72,9 @@ wait_ready() {
         die "$name: search not answering with $expected repositories"
 }
 
-idle_pct() {
-    local a b
-    a=($(head -1 /proc/stat))
-    sleep 2
-    b=($(head -1 /proc/stat))
-    awk -v i0="${a[4]}" -v i1="${b[4]}" -v t0="$(IFS=+; echo "$((${a[*]:1}))")" -v t1="$(IFS=+; echo "$((${b[*]:1}))")" \
-        'BEGIN { printf "%.0f", 100 * (i1 - i0) / (t1 - t0) }'
-}
 
 # --- binaries ----------------------------------------------------------------
-if [ "$NO_BUILD" != 1 ]; then
-    log "cargo build --release --bins"
-    (cd "$repo" && cargo build --release --bins -q) || die "build failed (NO_BUILD=1 uses target/release as it is)"
-fi
-BIN="$T/bin"
-mkdir -p "$BIN"
-for b in flotilla-node flotilla-gateway; do
-    [ -x "$repo/target/release/$b" ] || die "no target/release/$b"
-    cp "$repo/target/release/$b" "$BIN/"
-done
+bench_binaries
 
 result env.cores "$(nproc)"
 result env.cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
