@@ -475,6 +475,52 @@ pub fn pull_and_compare(
     skopeo.pull_same_image(&image, &work.join(name), STORY_TAG, pushed)
 }
 
+/// The story every balancer is tested with: an image pushed through `lb`
+/// pulls back the same; with pulls and pushes running, `second` (which `lb`
+/// balances to) is drained with SIGTERM, `noticed` waiting until the
+/// balancer has taken it out where the balancer can say so; no request
+/// fails, `second` had served some and exits 0, and the image still pulls
+/// back the same. `what` names the balancer in failures.
+pub fn drain_under_traffic(
+    lb: &Balancer,
+    second: &mut crate::Gateway,
+    what: &str,
+    noticed: impl FnOnce(&Balancer) -> Result<()>,
+) -> Result<()> {
+    let skopeo = crate::Skopeo::new()?;
+    let work = tempfile::TempDir::new()?;
+    let (pushed, _) = crate::Layout::with_image(
+        &work.path().join("pushed"),
+        STORY_TAG,
+        &format!("behind {what}"),
+    )?;
+    skopeo.copy(
+        &pushed.reference(STORY_TAG),
+        &lb.image(&format!("{STORY_REPO}:{STORY_TAG}")),
+    )?;
+    pull_and_compare(&skopeo, lb, work.path(), "first", &pushed)?;
+
+    let traffic = Traffic::start(&lb.url(), STORY_REPO, STORY_TAG, 3, 1);
+    traffic.wait_for_more(200, Duration::from_secs(20))?;
+    let served_before = requests_served(second)?;
+    second.terminate()?;
+    noticed(lb)?;
+    let exit = second.wait_exit(Duration::from_secs(10))?;
+    traffic.wait_for_more(200, Duration::from_secs(20))?;
+    let report = traffic.stop();
+
+    report.ensure_no_failures()?;
+    ensure!(
+        served_before > 0.0,
+        "{what} never sent traffic to the second gateway"
+    );
+    ensure!(
+        exit.is_some_and(|status| status.success()),
+        "the drained gateway exited with {exit:?}"
+    );
+    pull_and_compare(&skopeo, lb, work.path(), "after", &pushed)
+}
+
 impl Traffic {
     /// The longest a loop runs if nobody stops it.
     pub const MAX_RUN: Duration = Duration::from_secs(60);

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
-use flotilla_e2e::balancer::{self, requests_served, Balancer, Kind, Rendered, Traffic};
-use flotilla_e2e::{Cluster, Gateway, Layout, Skopeo};
+use flotilla_e2e::balancer::{self, Balancer, Kind, Rendered};
+use flotilla_e2e::{Cluster, Gateway};
 use tempfile::TempDir;
 
 #[test]
@@ -32,32 +32,9 @@ fn clients_push_and_pull_through_haproxy_and_lose_nothing_when_a_gateway_drains(
         &[("gateway-1", true), ("gateway-2", true)],
         Duration::from_secs(5),
     )?;
-    let skopeo = Skopeo::new()?;
-    let work = TempDir::new()?;
-    let (pushed, _) = Layout::with_image(&work.path().join("pushed"), "v1", "behind haproxy")?;
-
-    skopeo.copy(&pushed.reference("v1"), &lb.image("deploy/app:v1"))?;
-    balancer::pull_and_compare(&skopeo, &lb, work.path(), "first", &pushed)?;
-
-    let traffic = Traffic::start(&lb.url(), "deploy/app", "v1", 3, 1);
-    traffic.wait_for_more(200, Duration::from_secs(20))?;
-    let served_before = requests_served(&second)?;
-    second.terminate()?;
-    lb.wait_servers(&[("gateway-2", false)], Duration::from_secs(2))?;
-    let exit = second.wait_exit(Duration::from_secs(10))?;
-    traffic.wait_for_more(200, Duration::from_secs(20))?;
-    let report = traffic.stop();
-
-    report.ensure_no_failures()?;
-    ensure!(
-        served_before > 0.0,
-        "haproxy never sent traffic to the second gateway"
-    );
-    ensure!(
-        exit.is_some_and(|status| status.success()),
-        "the drained gateway exited with {exit:?}"
-    );
-    balancer::pull_and_compare(&skopeo, &lb, work.path(), "after", &pushed)?;
+    balancer::drain_under_traffic(&lb, &mut second, "haproxy", |lb| {
+        lb.wait_servers(&[("gateway-2", false)], Duration::from_secs(2))
+    })?;
     ensure_still_one_registry(&cluster, &second)
 }
 
