@@ -38,6 +38,9 @@ import time
 import urllib.parse
 from datetime import datetime
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import load, num as result_num  # noqa: E402
+
 TICK = os.sysconf("SC_CLK_TCK")
 RUNS = int(os.environ.get("RUNS", "7"))
 CPU_REQUESTS = int(os.environ.get("CPU_REQUESTS", "200"))
@@ -298,18 +301,10 @@ def measure(results, single_url, gateway_url, gateway_pid, members):
 
 
 def report(results):
-    r = {}
-    with open(results) as f:
-        for line in f:
-            k, sep, v = line.rstrip("\n").partition("=")
-            if sep:
-                r[k] = v
+    r = load(results)
 
     def num(k):
-        try:
-            return float(r[k])
-        except (KeyError, ValueError):
-            return None
+        return result_num(r, k)
 
     def ratio(a, b):
         return f"{a / b:.2f}×" if a is not None and b else "?"
