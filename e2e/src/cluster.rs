@@ -214,6 +214,41 @@ impl Cluster {
         );
         Ok(())
     }
+
+    /// Pushes an image (named `label`) to `src:v1` through the gateway with
+    /// skopeo, copies it to `dst:dst_tag` the same way (which mounts across
+    /// members), and checks that `dst` is on its owner only and that the
+    /// owner holds every blob of the image, byte for byte. Returns the pushed
+    /// layout and the image's descriptor for further checks.
+    pub fn copy_across_members(
+        &self,
+        skopeo: &crate::Skopeo,
+        work: &std::path::Path,
+        (src, dst, dst_tag): (&str, &str, &str),
+        label: &str,
+    ) -> Result<(crate::Layout, Descriptor)> {
+        let gateway = self.gateway();
+        let (pushed, image) = crate::Layout::with_image(&work.join("pushed"), "v1", label)?;
+        skopeo.copy(
+            &pushed.reference("v1"),
+            &gateway.image(&format!("{src}:v1")),
+        )?;
+        skopeo.copy(
+            &gateway.image(&format!("{src}:v1")),
+            &gateway.image(&format!("{dst}:{dst_tag}")),
+        )?;
+        self.ensure_only_on_owner(dst)?;
+        let owner = self.member(self.owner(dst)).http();
+        for (digest, bytes) in pushed.closure(&image)? {
+            if digest != image.digest {
+                ensure!(
+                    owner.blob(dst, &digest)? == bytes,
+                    "{digest} differs on the owner of {dst}"
+                );
+            }
+        }
+        Ok((pushed, image))
+    }
 }
 
 /// One registry behind the gateway.

@@ -82,33 +82,11 @@ fn a_chunked_upload_through_the_gateway_lands_on_the_owning_docker_registry() ->
 #[test]
 fn skopeo_copy_across_docker_registry_members_puts_the_blobs_on_the_targets_owner() -> Result<()> {
     let cluster = distribution_cluster()?;
-    let gateway = cluster.gateway();
     let skopeo = Skopeo::new()?;
     let work = TempDir::new()?;
     let names = cluster.names_on_every_member(1, |i| format!("dist/mount-{i}"))?;
     let (src, dst) = (&names[0], &names[1]);
-    let (pushed, image) = Layout::with_image(&work.path().join("pushed"), "v1", "dist mount")?;
-    skopeo.copy(
-        &pushed.reference("v1"),
-        &gateway.image(&format!("{src}:v1")),
-    )?;
-
-    skopeo.copy(
-        &gateway.image(&format!("{src}:v1")),
-        &gateway.image(&format!("{dst}:v1")),
-    )?;
-
-    cluster.ensure_only_on_owner(dst)?;
-    let owner = cluster.member(cluster.owner(dst)).http();
-    for (digest, bytes) in pushed.closure(&image)? {
-        if digest != image.digest {
-            assert_eq!(
-                owner.blob(dst, &digest)?,
-                bytes,
-                "{digest} on {dst}'s owner"
-            );
-        }
-    }
+    cluster.copy_across_members(&skopeo, work.path(), (src, dst, "v1"), "dist mount")?;
     Ok(())
 }
 

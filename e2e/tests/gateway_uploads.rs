@@ -87,27 +87,15 @@ fn skopeo_copy_between_repositories_on_different_members_puts_the_blobs_on_the_t
     let skopeo = Skopeo::new()?;
     let work = TempDir::new()?;
     let (src, dst) = two_repos_on_different_members(&cluster)?;
-    let (pushed, image) = Layout::with_image(&work.path().join("pushed"), "v1", "mounted")?;
-    skopeo.copy(
-        &pushed.reference("v1"),
-        &gateway.image(&format!("{src}:v1")),
-    )?;
-
-    skopeo.copy(
-        &gateway.image(&format!("{src}:v1")),
-        &gateway.image(&format!("{dst}:v2")),
-    )?;
-
-    cluster.ensure_only_on_owner(&dst)?;
+    let (pushed, image) =
+        cluster.copy_across_members(&skopeo, work.path(), (&src, &dst, "v2"), "mounted")?;
     let owner = cluster.member(cluster.owner(&dst)).http();
-    for (digest, bytes) in pushed.closure(&image)? {
-        let held = if digest == image.digest {
-            owner.manifest(&dst, &digest)?
-        } else {
-            owner.blob(&dst, &digest)?
-        };
-        ensure!(held == bytes, "{digest} differs on the owner of {dst}");
-    }
+    let manifest = pushed.closure(&image)?.remove(&image.digest);
+    ensure!(
+        manifest.is_some_and(|bytes| owner.manifest(&dst, &image.digest).ok() == Some(bytes)),
+        "{} differs on the owner of {dst}",
+        image.digest
+    );
     let pulled = work.path().join("pulled");
     skopeo.copy(
         &gateway.image(&format!("{dst}:v2")),
