@@ -23,12 +23,7 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let tls = match &config.http.tls {
-        Some(tls) => Some(tokio_rustls::TlsAcceptor::from(
-            flotilla_node::tls::server_config(tls)?,
-        )),
-        None => None,
-    };
+    let tls = flotilla_node::tls::acceptor(config.http.tls.as_ref())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let stopping = flotilla_node::listener::Stopping {
         linger: config.timeouts.drain_delay,

@@ -27,12 +27,7 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let tls = match &config.http.tls {
-        Some(tls) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
-            tls,
-        )?)),
-        None => None,
-    };
+    let tls = crate::tls::acceptor(config.http.tls.as_ref())?;
     let node = Arc::new(build(&config).await?);
     let flusher = node.meta.as_ref().map(Meta::spawn_flusher);
     let make_service = |_peer| {

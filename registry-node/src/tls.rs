@@ -16,6 +16,12 @@ use crate::config::TlsConfig;
 /// Offered by the listener so HTTP/2 is used wherever the client speaks it.
 const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
+/// The TLS acceptor for a listener's `http.tls`; `None` serves plain HTTP.
+pub fn acceptor(tls: Option<&TlsConfig>) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    tls.map(|tls| Ok(tokio_rustls::TlsAcceptor::from(server_config(tls)?)))
+        .transpose()
+}
+
 /// Server config for a listener (`http.tls`): `cert` and `key`
 /// are required; when `cacert` is set, clients must present a certificate it
 /// signed (mTLS), otherwise no client authentication is asked for.
