@@ -5,7 +5,9 @@
 //! `https://…`; servers that cannot (docker-registry) get a port picked for
 //! them with [`free_port`] and are polled instead.
 
+use std::collections::hash_map::RandomState;
 use std::fs::{self, File, OpenOptions};
+use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -74,11 +76,56 @@ pub(crate) fn spawn_announced(what: &str, mut cmd: Command, log_path: &Path) -> 
     bail!("{failure}\n{}", log_tail(what, log_path))
 }
 
-/// A port that was free a moment ago: bound on 127.0.0.1:0 and released.
-/// Another process may take it before the caller binds; callers retry.
+/// A port that was free a moment ago, below the kernel's ephemeral range.
+///
+/// Below that range no `bind(0)` and no outgoing connection's source port can
+/// take it, so a server the harness stops and starts again (restarts, the
+/// oracle's loads) finds its port still free: placement hashes `host:port`,
+/// so a member must come back where it was. Only another harness picking at
+/// random could take it between this check and the caller's bind; callers retry.
 pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    let (low, high) = unassigned_range();
+    let seed = RandomState::new();
+    for attempt in 0u32..200 {
+        let pick = seed.hash_one((std::process::id(), attempt));
+        let port = low + (pick % u64::from(high - low)) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port found in {low}..{high} after 200 tries")
+}
+
+/// Runs `start` on one free port after another until it starts: another
+/// harness process may take the picked port first, and then the server exits
+/// before serving.
+pub(crate) fn start_on_a_free_port(
+    what: &str,
+    mut start: impl FnMut(u16) -> Result<()>,
+) -> Result<()> {
+    const ATTEMPTS: usize = 5;
+    let mut failures = Vec::new();
+    for _ in 0..ATTEMPTS {
+        match start(free_port()?) {
+            Ok(()) => return Ok(()),
+            Err(err) => failures.push(format!("{err:#}")),
+        }
+    }
+    bail!(
+        "{what} did not start on any of {ATTEMPTS} free ports:\n{}",
+        failures.join("\n")
+    )
+}
+
+/// The ports the harness picks from: `[16384, start of the ephemeral range)`.
+fn unassigned_range() -> (u16, u16) {
+    const LOW: u16 = 16384;
+    let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|&start| start > LOW + 1024)
+        .unwrap_or(32768);
+    (LOW, ephemeral_low)
 }
 
 /// Sends SIGTERM, as an orchestrator stopping the process would.
@@ -171,6 +218,10 @@ mod tests {
     #[test]
     fn a_free_port_can_be_bound_again() -> Result<()> {
         let port = free_port()?;
+        assert!(
+            port < unassigned_range().1,
+            "{port} is in the ephemeral range"
+        );
         TcpListener::bind(("127.0.0.1", port))?;
         Ok(())
     }

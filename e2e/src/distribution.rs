@@ -17,9 +17,6 @@ use tokio::time::Instant;
 use crate::daemon::{self, START_TIMEOUT};
 use crate::{process, Registry};
 
-/// How many ports to try before giving up (another process may take a free port first).
-const PORT_ATTEMPTS: usize = 3;
-
 /// A running (or killed) `docker-registry`; dropping it kills the process.
 #[derive(Debug)]
 pub struct Distribution {
@@ -40,14 +37,8 @@ impl Distribution {
             port: 0,
             child: None,
         };
-        let mut failures = Vec::new();
-        for _ in 0..PORT_ATTEMPTS {
-            match registry.spawn(daemon::free_port()?) {
-                Ok(()) => return Ok(registry),
-                Err(err) => failures.push(format!("{err:#}")),
-            }
-        }
-        bail!("docker-registry did not start:\n{}", failures.join("\n"))
+        daemon::start_on_a_free_port("docker-registry", |port| registry.spawn(port))?;
+        Ok(registry)
     }
 
     /// `http://127.0.0.1:<port>`.

@@ -74,7 +74,7 @@ impl NodeBuilder {
             port: 0,
             child: None,
         };
-        node.spawn(0)?;
+        daemon::start_on_a_free_port("flotilla-node", |port| node.spawn(port))?;
         Ok(node)
     }
 }
@@ -132,16 +132,11 @@ impl Node {
         Ok(())
     }
 
-    /// Starts the node again on the same data dir: on the same port if it is
-    /// still free, else on a new one.
+    /// Starts the node again on the same data dir and the same port, which
+    /// stays free meanwhile: it is below the ephemeral range ([`daemon::free_port`]).
     pub fn restart(&mut self) -> Result<()> {
         self.kill()?;
-        let port = self.port;
-        self.spawn(port).or_else(|first| {
-            self.spawn(0).map_err(|second| {
-                second.context(format!("restart on port {port} failed first: {first:#}"))
-            })
-        })
+        self.spawn(self.port)
     }
 
     /// The node's log so far (stderr, plus any stdout after the first line).
