@@ -1,9 +1,10 @@
 //! Server processes the harness starts by hand: the `listening on` line, free ports, SIGTERM, bounded waits, log tails.
 //!
-//! `flotilla-gateway` (and a node serving TLS) announce their address with
+//! `flotilla-gateway` and `flotilla-node` announce their address with
 //! exactly one stdout line, `listening on http://127.0.0.1:<port>` or
-//! `https://…`; servers that cannot (docker-registry) get a port picked for
-//! them with [`free_port`] and are polled instead.
+//! `https://…`. Servers the harness restarts (nodes) are given a port picked
+//! with [`free_port`], so that they come back on it; servers that cannot
+//! announce (docker-registry) are given one too and are polled instead.
 
 use std::collections::hash_map::RandomState;
 use std::fs::{self, File, OpenOptions};
