@@ -24,7 +24,7 @@ def names(count):
     return [f"ns{i // 1000:03d}/repo{i % 1000:03d}" for i in range(count)]
 
 
-def owners(gateway, config, repos):
+def owners(tool, gateway, config, repos):
     """repo -> member, asked of the gateway binary itself."""
     out = {}
     for start in range(0, len(repos), BATCH):
@@ -37,7 +37,7 @@ def owners(gateway, config, repos):
                 out[repo] = member.strip()
     missing = [r for r in repos if r not in out]
     if missing:
-        sys.exit(f"catalog_fixture: verify-config named no owner for {missing[:3]}…")
+        sys.exit(f"{tool}: verify-config named no owner for {missing[:3]}…")
     return out
 
 
@@ -49,22 +49,35 @@ def write_repo(root, repo):
             f.write(data)
 
 
-def main():
+def write_spread(tool, what, make_writer):
+    """The fixture scripts' shared run: reads the command line (see the module
+    docstring), asks the gateway which member owns each repository, and has
+    the writer `make_writer(count, single_root)` returns put repository i into
+    its owner's root and the single node's root: `write(i, repo, roots)`.
+    Prints how many landed on each member."""
     gateway, config, count, single = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     roots = dict(arg.split("=", 1) for arg in sys.argv[5:])
     started = time.monotonic()
     repos = names(count)
-    owner = owners(gateway, config, repos)
+    owner = owners(tool, gateway, config, repos)
+    write = make_writer(count, single)
     per_member = {m: 0 for m in roots}
-    for repo in repos:
+    for i, repo in enumerate(repos):
         member = owner[repo]
         if member not in roots:
-            sys.exit(f"catalog_fixture: {repo} owned by {member}, which has no root given")
-        write_repo(roots[member], repo)
+            sys.exit(f"{tool}: {repo} owned by {member}, which has no root given")
+        write(i, repo, (roots[member], single))
         per_member[member] += 1
-        write_repo(single, repo)
     spread = ", ".join(f"{m}: {n}" for m, n in per_member.items())
-    print(f"{count} repositories written in {time.monotonic() - started:.1f}s ({spread})")
+    print(f"{count} {what} written in {time.monotonic() - started:.1f}s ({spread})")
+
+
+def main():
+    def write(_i, repo, roots):
+        for root in roots:
+            write_repo(root, repo)
+
+    write_spread("catalog_fixture", "repositories", lambda _count, _single: write)
 
 
 if __name__ == "__main__":

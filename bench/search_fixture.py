@@ -24,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from catalog_fixture import LAYOUT, names, owners  # noqa: E402
+from catalog_fixture import LAYOUT, write_spread  # noqa: E402
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -115,29 +115,20 @@ class Writer:
 
 
 def main():
-    gateway, config, count, single = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    roots = dict(arg.split("=", 1) for arg in sys.argv[5:])
-    started = time.monotonic()
-    repos = names(count)
-    owner = owners(gateway, config, repos)
-    layer = bytes(range(256)) * 4
-    layer_path = os.path.join(os.path.dirname(os.path.abspath(single)), "search-fixture.layer")
-    with open(layer_path, "wb") as f:
-        f.write(layer)
-    writer = Writer(layer_path, layer)
-    m = stride(count)
-    per_member = {r: 0 for r in roots}
-    for i, repo in enumerate(repos):
-        member = owner[repo]
-        if member not in roots:
-            sys.exit(f"search_fixture: {repo} owned by {member}, which has no root given")
-        image = writer.image(i, count, m)
-        writer.write(roots[member], repo, image)
-        writer.write(single, repo, image)
-        per_member[member] += 1
-    spread = ", ".join(f"{r}: {n}" for r, n in per_member.items())
-    print(f"{count} repositories (one image each) written in "
-          f"{time.monotonic() - started:.1f}s ({spread})")
+    def make_writer(count, single):
+        layer = bytes(range(256)) * 4
+        layer_path = os.path.join(os.path.dirname(os.path.abspath(single)), "search-fixture.layer")
+        with open(layer_path, "wb") as f:
+            f.write(layer)
+        writer, m = Writer(layer_path, layer), stride(count)
+
+        def write(i, repo, roots):
+            image = writer.image(i, count, m)
+            for root in roots:
+                writer.write(root, repo, image)
+        return write
+
+    write_spread("search_fixture", "repositories (one image each)", make_writer)
 
 
 if __name__ == "__main__":
