@@ -35,6 +35,7 @@ pub struct GatewayBuilder {
     members_tls: Option<Value>,
     drain: Duration,
     fan_out: Duration,
+    settings: Vec<(&'static str, Value)>,
 }
 
 impl GatewayBuilder {
@@ -91,6 +92,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// Any config key, dotted (`"limits.connections"`), set last.
+    pub fn setting(mut self, key: &'static str, value: Value) -> Self {
+        self.settings.push((key, value));
+        self
+    }
+
     /// The config file's JSON, as the gateway will read it.
     pub fn config(&self) -> Value {
         let mut http = json!({ "address": "127.0.0.1", "port": self.port.to_string() });
@@ -101,7 +108,7 @@ impl GatewayBuilder {
         if let Some(tls) = &self.members_tls {
             cluster["tls"] = tls.clone();
         }
-        json!({
+        let mut config = json!({
             "http": http,
             "cluster": cluster,
             "placement": self.placement,
@@ -113,7 +120,11 @@ impl GatewayBuilder {
             },
             "onMemberFailure": self.on_member_failure,
             "log": { "level": "info" },
-        })
+        });
+        for (key, value) in &self.settings {
+            crate::settings::set(&mut config, key, value.clone());
+        }
+        config
     }
 
     pub fn start(self) -> Result<Gateway> {
@@ -170,7 +181,13 @@ impl Gateway {
             members_tls: None,
             drain: Duration::from_secs(10),
             fan_out: Duration::from_secs(30),
+            settings: Vec::new(),
         }
+    }
+
+    /// The process id, while the gateway runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// `http://127.0.0.1:<port>` (or `https://`).

@@ -15,6 +15,8 @@
 //! - [`layout`]: OCI image layouts on disk: built by hand, read back, compared byte for byte.
 //! - [`clients`]: the skopeo, umoci and oras (Python) runners.
 //! - [`daemon`]: server processes started by hand: the `listening on` line, free ports, SIGTERM.
+//! - [`conns`]: raw connections for a listener's bounds (slow heads, idle, floods), and open descriptors.
+//! - `settings`: dotted-key overrides of a config, behind the builders' `setting`.
 //! - [`gateway`]: one `flotilla-gateway` process in front of members ([`Gateway`]).
 //! - [`cluster`]: N members behind a gateway, and where each repository must land ([`Cluster`]).
 //! - [`distribution`]: one `docker-registry` process, a node Flotilla did not write ([`Distribution`]).
@@ -31,6 +33,7 @@ pub mod auth;
 pub mod balancer;
 pub mod clients;
 pub mod cluster;
+pub mod conns;
 pub mod daemon;
 pub mod distribution;
 pub mod env;
@@ -42,6 +45,7 @@ pub mod oracle;
 pub mod pki;
 pub mod process;
 pub mod search_fixture;
+mod settings;
 pub mod tls_node;
 
 pub use auth::Users;

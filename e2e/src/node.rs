@@ -22,6 +22,7 @@ pub struct NodeBuilder {
     users: Option<Users>,
     access_control: Option<Value>,
     search: bool,
+    settings: Vec<(&'static str, Value)>,
 }
 
 impl NodeBuilder {
@@ -42,6 +43,12 @@ impl NodeBuilder {
     /// `extensions.search.enable` and `extensions.ui.enable`.
     pub fn search(mut self) -> Self {
         self.search = true;
+        self
+    }
+
+    /// Any config key, dotted (`"timeouts.idle"`), set last.
+    pub fn setting(mut self, key: &'static str, value: Value) -> Self {
+        self.settings.push((key, value));
         self
     }
 
@@ -67,6 +74,9 @@ impl NodeBuilder {
         if self.search {
             config["extensions"] =
                 json!({ "search": { "enable": true }, "ui": { "enable": true } });
+        }
+        for (key, value) in self.settings {
+            crate::settings::set(&mut config, key, value);
         }
         let mut node = Node {
             dir,
@@ -116,6 +126,11 @@ impl Node {
     /// `storage.rootDirectory`: one OCI layout per repository.
     pub fn root_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// The process id, while the node runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Raw HTTP to this node, anonymous.

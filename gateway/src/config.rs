@@ -15,7 +15,9 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+
+use flotilla_node::config::duration;
 
 pub use flotilla_node::config::{ConfigError, LogConfig, TlsConfig};
 
@@ -142,10 +144,20 @@ pub struct Timeouts {
     /// In-flight requests may finish for this long after SIGTERM; default 30s.
     #[serde(deserialize_with = "duration")]
     pub drain: Duration,
+    /// A client's TLS handshake, and an HTTP/1 request head, must arrive
+    /// within this (slow-header clients are cut off); on HTTP/1 it also
+    /// bounds a keep-alive connection's wait for its next request. Default 30s.
+    #[serde(deserialize_with = "duration")]
+    pub request_header: Duration,
+    /// A client connection with no request in flight for this long is
+    /// closed, on HTTP/1.1 and HTTP/2 alike. Default 90s.
+    #[serde(deserialize_with = "duration")]
+    pub idle: Duration,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
+        let listener = flotilla_node::listener::Limits::default();
         Self {
             connect: Duration::from_secs(3),
             response: Duration::from_secs(300),
@@ -154,6 +166,8 @@ impl Default for Timeouts {
             probe: Duration::from_secs(1),
             drain_delay: Duration::ZERO,
             drain: Duration::from_secs(30),
+            request_header: listener.header,
+            idle: listener.idle,
         }
     }
 }
@@ -176,6 +190,10 @@ pub struct Limits {
     pub search_depth: usize,
     /// Most fields a search document may select in all; default 5000.
     pub search_fields: usize,
+    /// Client connections open at once; past it a new connection is answered
+    /// `503` and closed. The descriptor limit is raised at start to fit it
+    /// (two per client: its own and one to a member). Default 10000.
+    pub connections: usize,
 }
 
 impl Default for Limits {
@@ -187,15 +205,9 @@ impl Default for Limits {
             search_root_fields: 16,
             search_depth: 24,
             search_fields: 5000,
+            connections: flotilla_node::listener::Limits::default().connections,
         }
     }
-}
-
-fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(de)?;
-    humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!("`{text}` is not a duration like \"3s\": {e}"))
-    })
 }
 
 impl Config {
@@ -263,6 +275,12 @@ impl Config {
                 });
             }
         }
+        if self.timeouts.request_header.is_zero() || self.timeouts.idle.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: "timeouts",
+                message: "requestHeader and idle must be greater than 0".into(),
+            });
+        }
         let l = &self.limits;
         if [
             l.merged_body_bytes,
@@ -271,6 +289,7 @@ impl Config {
             l.search_root_fields,
             l.search_depth,
             l.search_fields,
+            l.connections,
         ]
         .contains(&0)
         {
@@ -280,6 +299,15 @@ impl Config {
             });
         }
         Ok(self)
+    }
+
+    /// The listener's bounds on each client.
+    pub fn client_limits(&self) -> flotilla_node::listener::Limits {
+        flotilla_node::listener::Limits {
+            connections: self.limits.connections,
+            header: self.timeouts.request_header,
+            idle: self.timeouts.idle,
+        }
     }
 
     /// The key placement hashes with.

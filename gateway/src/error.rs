@@ -48,6 +48,14 @@ impl GatewayError {
         )
     }
 
+    /// A request target that is not a path (`GET *`, `CONNECT host:port`).
+    pub(crate) fn bad_target(target: &str) -> Self {
+        Self::Oci(
+            StatusCode::BAD_REQUEST,
+            OciError::new(ErrorCode::Unsupported).with("target", target),
+        )
+    }
+
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::MemberUnavailable { .. } | Self::NoMember => StatusCode::SERVICE_UNAVAILABLE,

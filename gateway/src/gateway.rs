@@ -73,6 +73,7 @@ impl Gateway {
         match route {
             Route::Own(own) => (Ok(self.own(own)), String::new()),
             Route::Loop => (Err(GatewayError::Loop), String::new()),
+            Route::BadTarget { target } => (Err(GatewayError::bad_target(&target)), String::new()),
             Route::InvalidName { name } => (Err(GatewayError::name_invalid(&name)), String::new()),
             Route::Repository { name, .. } => {
                 self.forward(self.ring.owner(&name), client, req).await
@@ -121,6 +122,11 @@ impl Gateway {
 
     fn own(&self, own: Own) -> Response<Body> {
         match own {
+            Own::ServerOptions => {
+                let mut resp = text(StatusCode::OK, "text/plain", Bytes::new());
+                resp.headers_mut().remove(header::CONTENT_TYPE);
+                resp
+            }
             Own::Livez => text(StatusCode::OK, "text/plain; charset=utf-8", "ok".into()),
             Own::Readyz => {
                 let draining = self.draining.load(Ordering::Relaxed);

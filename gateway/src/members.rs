@@ -155,10 +155,18 @@ impl Members {
     }
 
     /// The URI of `path_and_query` on member `index`.
+    /// Built from parts, never from text: the member's own authority, and a
+    /// path that must start with `/`, so no request can name another host or port.
     pub(crate) fn uri(&self, index: usize, path_and_query: &str) -> Result<Uri, GatewayError> {
         let member = &self.list[index];
-        format!("{}://{}{}", member.scheme, member.name, path_and_query)
-            .parse()
+        if !path_and_query.starts_with('/') {
+            return Err(GatewayError::bad_target(path_and_query));
+        }
+        Uri::builder()
+            .scheme(member.scheme)
+            .authority(member.name.as_str())
+            .path_and_query(path_and_query)
+            .build()
             .map_err(|e| GatewayError::BadMember {
                 member: member.name.clone(),
                 reason: format!("bad URI: {e}"),

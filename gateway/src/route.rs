@@ -2,6 +2,8 @@
 //!
 //! | request | route | strategy |
 //! | --- | --- | --- |
+//! | `OPTIONS *` | `Own` | `200`, as Go's server answers it for zot; no member contacted |
+//! | any other target that is not an origin-form path (`GET *`, `CONNECT host:port`) | `BadTarget` | `400 UNSUPPORTED`; no member contacted |
 //! | `/livez`, `/readyz`, `/startupz`, `/metrics` | `Own` | the gateway answers itself |
 //! | a request carrying the hop header | `Loop` | `508 Loop Detected`, never forwarded |
 //! | `/v2/<name>/manifests/…`, `/blobs/…`, `/blobs/uploads/…`, `/tags/list`, `/referrers/…` | `Repository` | proxy-once to `owner(name)` |
@@ -15,7 +17,7 @@
 use http::request::Parts;
 use http::Method;
 
-use flotilla_node::route::Route as NodeRoute;
+use flotilla_node::route::{Route as NodeRoute, Target};
 
 /// The header every request to a member carries. A request that arrives with
 /// it came from a gateway, so a member address points back at a gateway.
@@ -24,6 +26,8 @@ pub const HOP_HEADER: &str = "x-flotilla-hop";
 /// Routes the gateway answers itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Own {
+    /// `OPTIONS *`.
+    ServerOptions,
     Livez,
     Readyz,
     Metrics,
@@ -34,6 +38,10 @@ pub enum Own {
 pub enum Route {
     Own(Own),
     Loop,
+    /// A request target that is not a path: never turned into a member URI.
+    BadTarget {
+        target: String,
+    },
     Repository {
         name: String,
         class: &'static str,
@@ -61,6 +69,7 @@ impl Route {
     pub fn class(&self) -> &'static str {
         match self {
             Self::Own(_) | Self::Loop => "own",
+            Self::BadTarget { .. } => "other",
             Self::Repository { class, .. } | Self::AnyMember { class } => class,
             Self::Mount { .. } => "upload",
             Self::InvalidName { .. } => "other",
@@ -74,6 +83,15 @@ impl Route {
 /// Classifies a request from its head. The repository grammar is the node's,
 /// so the gateway and its members agree on every name.
 pub fn classify(parts: &Parts) -> Route {
+    match flotilla_node::route::target(&parts.method, &parts.uri) {
+        Target::Path => {}
+        Target::ServerOptions => return Route::Own(Own::ServerOptions),
+        Target::Invalid => {
+            return Route::BadTarget {
+                target: flotilla_node::route::target_text(&parts.uri),
+            }
+        }
+    }
     if parts.headers.contains_key(HOP_HEADER) {
         return Route::Loop;
     }
@@ -236,6 +254,29 @@ mod tests {
                 name: "../x".into()
             }
         );
+    }
+
+    /// An asterisk-form target once became a member URI on port 80, carrying
+    /// the client's credentials there; no target but a path may reach a member.
+    #[test]
+    fn targets_that_are_not_paths_never_reach_a_member() {
+        assert_eq!(
+            classify(&parts(Method::OPTIONS, "*")),
+            Route::Own(Own::ServerOptions)
+        );
+        for (method, target) in [
+            (Method::GET, "*"),
+            (Method::PUT, "*"),
+            (Method::CONNECT, "member:80"),
+        ] {
+            assert!(
+                matches!(
+                    classify(&parts(method.clone(), target)),
+                    Route::BadTarget { .. }
+                ),
+                "{method} {target}"
+            );
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub async fn serve(
         drain: config.timeouts.drain,
     };
     let (probe_interval, probe_timeout) = (config.timeouts.probe_interval, config.timeouts.probe);
+    let limits = config.client_limits();
     let gateway = Arc::new(Gateway::new(config)?);
     let probes = tokio::spawn(
         gateway
@@ -56,7 +57,16 @@ pub async fn serve(
         })
     };
     let on_drain = || gateway.draining.store(true, Ordering::Relaxed);
-    flotilla_node::listener::run(listener, tls, shutdown, stopping, on_drain, make_service).await;
+    flotilla_node::listener::run(
+        listener,
+        tls,
+        shutdown,
+        stopping,
+        limits,
+        on_drain,
+        make_service,
+    )
+    .await;
     probes.abort();
     learning.abort();
     Ok(())

@@ -17,7 +17,8 @@
 //! - [`digest`], [`name`]: the two validated identifiers every route carries.
 //! - [`server`]: binds nothing itself; serves a bound listener until shutdown.
 //! - [`process`]: logging, binding with the stdout line, shutdown signals — for both binaries.
-//! - [`listener`]: the accept loop (HTTP/1.1, HTTP/2, TLS, drain), shared with the gateway.
+//! - [`listener`]: the accept loop (HTTP/1.1, HTTP/2, TLS, drain) with every client bounded in number and time, shared with the gateway.
+//! - [`stall`]: a body that fails when its sender stalls, for both binaries.
 //! - [`tls`]: rustls configurations from zot's `TLSConfig`, shared with the gateway.
 
 #![forbid(unsafe_code)]
@@ -36,6 +37,7 @@ pub mod paging;
 pub mod process;
 pub mod search;
 pub mod server;
+pub mod stall;
 mod storage;
 pub mod tls;
 

@@ -1,16 +1,35 @@
-//! The accept loop both binaries share: HTTP/1.1 and HTTP/2 on a bound listener, plain or TLS, drained on shutdown.
+//! The accept loop both binaries share: HTTP/1.1 and HTTP/2 on a bound listener, plain or TLS, with every connection bounded in number and time, drained on shutdown.
+//!
+//! What bounds a client:
+//! - at most [`Limits::connections`] at once; past that a new connection is
+//!   answered `503` (plain HTTP) or closed (TLS) at once, and dropped;
+//! - a TLS handshake, and an HTTP/1 request head, within [`Limits::header`]
+//!   (hyper's timer counts from when the connection is ready for the next
+//!   head, so on HTTP/1 it also bounds a keep-alive connection's wait);
+//! - a connection of either protocol with no request in flight for
+//!   [`Limits::idle`] is closed gracefully;
+//! - a connection the server closes is drained briefly ([`linger`]) so an
+//!   early answer (413, 401) reaches a client that is still sending.
+
+mod activity;
+mod linger;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+
+use activity::{Activity, Tracked};
+use linger::Lingering;
 
 /// The most an HTTP/1 connection buffers when reading: enough for any
 /// request head, and small enough that hundreds of concurrent transfers
@@ -27,6 +46,44 @@ pub struct Stopping {
     pub drain: Duration,
 }
 
+/// What one client may hold of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections open at once.
+    pub connections: usize,
+    /// A TLS handshake or an HTTP/1 request head must arrive within this.
+    pub header: Duration,
+    /// A connection with no request in flight for this long is closed.
+    pub idle: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            connections: 10_000,
+            header: Duration::from_secs(30),
+            idle: Duration::from_secs(90),
+        }
+    }
+}
+
+/// The answer to a connection over the cap: plain HTTP/1.1, whatever the
+/// client meant to send, because nothing of the request has been read.
+const SHED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\n\
+retry-after: 1\r\n\
+connection: close\r\n\
+content-length: 108\r\n\r\n\
+{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"too many connections\",\"detail\":{\"limit\":\"limits.connections\"}}]}";
+
+/// How long an idle connection's goodbye may take (HTTP/2's GOAWAY waits
+/// for the client's acknowledgement of a PING): a round trip, with room.
+const GOODBYE: Duration = Duration::from_secs(2);
+
+/// Connections over the cap being answered at once; past this they are
+/// closed unanswered, so a flood cannot turn the answers into a second one.
+const SHEDDING: usize = 64;
+
 /// Accepts connections until `shutdown` resolves, serving each with the
 /// service `make_service(peer)` returns. Then `on_drain` runs (a gateway
 /// turns `/readyz` to 503 there) and the listener stops as `stopping` says.
@@ -35,6 +92,7 @@ pub async fn run<M, S, B>(
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
     stopping: Stopping,
+    limits: Limits,
     on_drain: impl FnOnce(),
     make_service: M,
 ) where
@@ -46,8 +104,16 @@ pub async fn run<M, S, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(MAX_BUF);
-    let graceful = GracefulShutdown::new();
+    builder
+        .http1()
+        .max_buf_size(MAX_BUF)
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header);
+    builder.http2().timer(TokioTimer::new());
+    let open = Arc::new(Semaphore::new(limits.connections));
+    let shedding = Arc::new(Semaphore::new(SHEDDING));
+    let (closing, closing_rx) = watch::channel(false);
+    let mut refused = Refusals::default();
     tokio::pin!(shutdown);
     let mut on_drain = Some(on_drain);
     let linger = tokio::time::sleep(Duration::MAX);
@@ -57,9 +123,7 @@ pub async fn run<M, S, B>(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    refused.accept_failed(e).await;
                     continue;
                 }
             },
@@ -72,31 +136,36 @@ pub async fn run<M, S, B>(
             }
             () = &mut linger => break,
         };
+        refused.accepted();
         let _ = stream.set_nodelay(true);
-        let service = make_service(peer);
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            shed(stream, tls.is_none(), &shedding, limits.connections);
+            continue;
+        };
+        let stream = Lingering::new(stream, permit);
+        let service = Tracked {
+            inner: make_service(peer),
+            activity: Activity::new(),
+        };
         let builder = builder.clone();
-        let watcher = graceful.watcher();
         let tls = tls.clone();
+        let closing = closing_rx.clone();
         tokio::spawn(async move {
             let result = match tls {
-                None => {
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned();
-                    watcher.watch(conn).await
+                None => serve(&builder, stream, service, limits, closing).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.header, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve(&builder, stream, service, limits, closing).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    }
                 }
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(stream) => {
-                        let conn = builder
-                            .serve_connection(TokioIo::new(stream), service)
-                            .into_owned();
-                        watcher.watch(conn).await
-                    }
-                    Err(e) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                },
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -105,10 +174,113 @@ pub async fn run<M, S, B>(
     }
     drop(listener);
     tracing::info!("shutting down, draining in-flight requests");
-    if tokio::time::timeout(stopping.drain, graceful.shutdown())
+    let _ = closing.send(true);
+    let all = u32::try_from(limits.connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(stopping.drain, open.acquire_many(all))
         .await
         .is_err()
     {
         tracing::warn!("drain deadline passed, closing remaining connections");
+    }
+}
+
+/// Serves one connection until it ends, closing it gracefully when it has
+/// been idle for `limits.idle` or when the listener shuts down.
+async fn serve<I, S, B>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: Tracked<S>,
+    limits: Limits,
+    mut closing: watch::Receiver<bool>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let activity = service.activity.clone();
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let idle = activity.idle_for(limits.idle);
+    tokio::pin!(idle);
+    let idled = tokio::select! {
+        result = conn.as_mut() => return result,
+        () = &mut idle => true,
+        _ = closing.wait_for(|closing| *closing) => false,
+    };
+    conn.as_mut().graceful_shutdown();
+    if !idled {
+        // Draining: in-flight requests finish, within the listener's drain deadline.
+        return conn.await;
+    }
+    // Nothing is in flight, so the goodbye is all that is left; an HTTP/2
+    // client that never acknowledges it must not keep the connection.
+    match tokio::time::timeout(GOODBYE, conn).await {
+        Ok(result) => result,
+        Err(_) => Ok(()),
+    }
+}
+
+/// Answers a connection over the cap with a 503 (plain HTTP only) and
+/// closes it; never waits in the accept loop.
+fn shed(stream: TcpStream, plain: bool, shedding: &Arc<Semaphore>, limit: usize) {
+    tracing::debug!(limit, "connection refused: limits.connections reached");
+    let Ok(permit) = shedding.clone().try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut stream = stream;
+        if plain {
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(SHED)).await;
+        }
+        linger::drain(stream, None).await;
+    });
+}
+
+/// Accept failures (out of descriptors, mostly): logged once a second with
+/// how many there were, backing off so the loop does not spin.
+#[derive(Debug, Default)]
+struct Refusals {
+    failed: u64,
+    backoff: Duration,
+    logged: Option<tokio::time::Instant>,
+}
+
+impl Refusals {
+    async fn accept_failed(&mut self, e: std::io::Error) {
+        self.failed += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .logged
+            .is_none_or(|at| now.duration_since(at) >= Duration::from_secs(1))
+        {
+            tracing::warn!(error = %e, failures = self.failed, "accept failed; backing off");
+            self.logged = Some(now);
+            self.failed = 0;
+        }
+        self.backoff = (self.backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+        tokio::time::sleep(self.backoff).await;
+    }
+
+    fn accepted(&mut self) {
+        self.backoff = Duration::ZERO;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shed_answer_is_well_formed() {
+        let text = std::str::from_utf8(SHED).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["errors"][0]["code"], "UNAVAILABLE");
     }
 }

@@ -49,6 +49,23 @@ pub async fn bind(address: &str, port: u16, tls: bool) -> anyhow::Result<TcpList
     Ok(listener)
 }
 
+/// Raises the soft descriptor limit as far as `connections` clients need
+/// (each may cost a second descriptor: a file, or a connection to a member),
+/// up to the hard limit; warns when even that is short, since clients past
+/// it would be refused by the kernel rather than answered by the cap.
+pub fn raise_descriptor_limit(connections: usize) {
+    let need = (connections as u64).saturating_mul(2).saturating_add(1024);
+    match rlimit::increase_nofile_limit(need) {
+        Ok(got) if got < need => tracing::warn!(
+            limit = got,
+            need,
+            "the descriptor limit is below what limits.connections needs; raise the hard limit (ulimit -Hn) or lower limits.connections"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
+    }
+}
+
 /// SIGTERM (what orchestrators send) or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

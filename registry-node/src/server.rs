@@ -13,6 +13,7 @@ use crate::api::extensions::Extensions;
 use crate::api::{self, Node};
 use crate::auth::Access;
 use crate::meta::Meta;
+use crate::stall::Stalling;
 use crate::storage::Store;
 use crate::Config;
 
@@ -30,11 +31,16 @@ pub async fn serve(
     let tls = crate::tls::acceptor(config.http.tls.as_ref())?;
     let node = Arc::new(build(&config).await?);
     let flusher = node.meta.as_ref().map(Meta::spawn_flusher);
+    let stall = config.timeouts.body_stall;
     let make_service = |_peer| {
         let node = node.clone();
         let service = ServiceBuilder::new()
             // Outermost, so every request is logged with its status and latency.
             .layer(TraceLayer::new_for_http())
+            // A client that stops sending its body fails its own request.
+            .map_request(move |req: http::Request<hyper::body::Incoming>| {
+                req.map(|body| Stalling::new(body, stall))
+            })
             .service_fn(move |req| {
                 let node = node.clone();
                 async move { Ok::<_, std::convert::Infallible>(api::handle(node, req).await) }
@@ -45,7 +51,17 @@ pub async fn serve(
         linger: Duration::ZERO,
         drain: DRAIN_DEADLINE,
     };
-    crate::listener::run(listener, tls, shutdown, stopping, || {}, make_service).await;
+    let limits = config.timeouts.listener(&config.limits);
+    crate::listener::run(
+        listener,
+        tls,
+        shutdown,
+        stopping,
+        limits,
+        || {},
+        make_service,
+    )
+    .await;
     if let Some(meta) = &node.meta {
         // Pull counts still in memory are written before the node exits.
         if let Some(flusher) = flusher {

@@ -32,12 +32,13 @@ use http_body_util::BodyExt;
 use crate::auth::{Access, Action, Identity};
 use crate::error::{ErrorCode, NodeError, Result};
 use crate::meta::Meta;
-use crate::storage::Store;
+use crate::storage::{BodyError, Store};
 use extensions::Extensions;
 use response::Body;
 use route::Route;
 
-pub(crate) type Request = http::Request<hyper::body::Incoming>;
+/// A client's request; its body fails if the client stalls (`timeouts.bodyStall`).
+pub(crate) type Request = http::Request<crate::stall::Stalling<hyper::body::Incoming>>;
 pub(crate) type Response = http::Response<Body>;
 
 /// Everything a request may need, shared by all connections.
@@ -52,6 +53,17 @@ pub(crate) struct Node {
 
 /// Answers one request. Never fails: every error becomes its wire form here.
 pub(crate) async fn handle(node: Arc<Node>, req: Request) -> Response {
+    match route::target(req.method(), req.uri()) {
+        route::Target::Path => {}
+        route::Target::ServerOptions => return response::empty(StatusCode::OK),
+        route::Target::Invalid => {
+            let target = route::target_text(req.uri());
+            return response::error(
+                NodeError::oci(StatusCode::BAD_REQUEST, ErrorCode::Unsupported)
+                    .with("target", target),
+            );
+        }
+    }
     let route = route::classify(req.uri().path());
     match dispatch(&node, route, req).await {
         Ok(resp) => resp,
@@ -179,7 +191,7 @@ fn only(method: &Method, allowed: &[Method]) -> Result<()> {
 /// A request body as a stream of data chunks (trailers are dropped).
 fn body_stream(
     req: Request,
-) -> impl Stream<Item = std::result::Result<Bytes, hyper::Error>> + Unpin + Send {
+) -> impl Stream<Item = std::result::Result<Bytes, BodyError>> + Unpin + Send {
     use futures_util::StreamExt;
     http_body_util::BodyStream::new(req.into_body())
         .filter_map(|frame| async move {

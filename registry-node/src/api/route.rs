@@ -55,6 +55,42 @@ impl Route {
     }
 }
 
+/// The form of a request target (RFC 9112 §3.2). Only an origin-form path
+/// (HTTP/2's `:path`, or an absolute-form URI's path) is routed: anything
+/// else must never become part of a URI the server builds or forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A path starting with `/`: route it.
+    Path,
+    /// `OPTIONS *`: a question about the server itself, answered `200` with
+    /// no handler, as Go's server answers it for zot.
+    ServerOptions,
+    /// `*` with another method, authority-form (`CONNECT host:port`), or no path.
+    Invalid,
+}
+
+/// What the request target is; see [`Target`].
+pub fn target(method: &http::Method, uri: &http::Uri) -> Target {
+    let path = uri.path();
+    if *method == http::Method::CONNECT || !path.starts_with('/') {
+        if *method == http::Method::OPTIONS && path == "*" && uri.query().is_none() {
+            return Target::ServerOptions;
+        }
+        return Target::Invalid;
+    }
+    Target::Path
+}
+
+/// The request target as the client wrote it, for an error naming it:
+/// the path (`*`), or the authority of `CONNECT host:port`.
+pub fn target_text(uri: &http::Uri) -> String {
+    match (uri.path_and_query(), uri.authority()) {
+        (Some(path), _) if !path.as_str().is_empty() => path.to_string(),
+        (_, Some(authority)) => authority.to_string(),
+        _ => uri.to_string(),
+    }
+}
+
 /// Classifies a request path (without query).
 pub fn classify(path: &str) -> Route {
     match path {
@@ -157,6 +193,18 @@ mod tests {
                 digest: "sha256:00".into()
             }
         );
+    }
+
+    #[test]
+    fn only_origin_form_paths_are_routed() {
+        let t = |method: http::Method, uri: &str| target(&method, &uri.parse().unwrap());
+        assert_eq!(t(http::Method::OPTIONS, "*"), Target::ServerOptions);
+        assert_eq!(t(http::Method::GET, "*"), Target::Invalid);
+        assert_eq!(t(http::Method::CONNECT, "evil:80"), Target::Invalid);
+        assert_eq!(t(http::Method::GET, "evil:80"), Target::Invalid);
+        assert_eq!(t(http::Method::GET, "/v2/"), Target::Path);
+        assert_eq!(t(http::Method::GET, "http://gw:5000/v2/"), Target::Path);
+        assert_eq!(t(http::Method::OPTIONS, "/v2/x/tags/list"), Target::Path);
     }
 
     #[test]

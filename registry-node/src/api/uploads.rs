@@ -8,6 +8,7 @@ use super::{body_stream, Node, Request, Response};
 use crate::auth::Identity;
 use crate::digest::Digest;
 use crate::error::{ErrorCode, NodeError, Result};
+use crate::storage::BodyError;
 
 /// zot's `CreateBlobUpload`.
 pub(super) async fn start(
@@ -179,7 +180,7 @@ pub(super) async fn finish(node: &Node, name: &str, id: &str, req: Request) -> R
         Some(from) => {
             node.store.append_upload(name, id, Some(from), body).await?;
             let none =
-                futures_util::stream::empty::<std::result::Result<bytes::Bytes, hyper::Error>>();
+                futures_util::stream::empty::<std::result::Result<bytes::Bytes, BodyError>>();
             node.store.finish_upload(name, id, &digest, none).await?;
         }
         None => node.store.finish_upload(name, id, &digest, body).await?,

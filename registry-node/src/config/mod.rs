@@ -5,6 +5,7 @@
 //! ignored so a zot config starts as it is; any other key is refused by name.
 
 mod access;
+mod clients;
 mod extensions;
 
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer};
 
 pub use access::{AccessControlConfig, AuthConfig, HtpasswdConfig, Policy, PolicyGroup};
+pub use clients::{duration, ClientLimits, ClientTimeouts};
 pub use extensions::{ExtensionsConfig, SearchConfig, UiConfig};
 
 /// A configuration that cannot be used, with the key at fault.
@@ -40,6 +42,11 @@ pub struct Config {
     /// zot's scale-out cluster block. A node is always standalone (the gateway
     /// does the routing), so it is accepted and ignored.
     pub cluster: Option<serde_json::Value>,
+    /// Flotilla's own: how long a client may take (request head, idle
+    /// connection, stalled body).
+    pub timeouts: ClientTimeouts,
+    /// Flotilla's own: how many connections clients may hold.
+    pub limits: ClientLimits,
 }
 
 /// `storage`: where repositories live.
@@ -209,6 +216,7 @@ impl Config {
         if let Some(extensions) = &self.extensions {
             extensions.validate()?;
         }
+        self.timeouts.validate(&self.limits)?;
         Ok(self)
     }
 

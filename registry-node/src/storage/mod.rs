@@ -29,6 +29,7 @@ use crate::error::{ErrorCode, NodeError, Result};
 use layout::Index;
 
 pub(crate) use manifests::ManifestPut;
+pub(crate) use uploads::BodyError;
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 pub(crate) const UPLOADS_DIR: &str = ".uploads";
