@@ -3,6 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{normalize, Request, Selected};
+use crate::graphql::cost::Budget;
 use crate::graphql::schema::SEARCH;
 
 fn ok(query: &str) -> Vec<Selected> {
@@ -12,6 +13,7 @@ fn ok(query: &str) -> Vec<Selected> {
             query: query.into(),
             ..Request::default()
         },
+        &Budget::UNLIMITED,
     )
     .unwrap_or_else(|e| panic!("{query}: {e:?}"))
 }
@@ -27,6 +29,7 @@ fn with_vars(query: &str, variables: Value) -> Result<Vec<Selected>, Vec<String>
             variables,
             ..Request::default()
         },
+        &Budget::UNLIMITED,
     )
     .map_err(|errors| errors.into_iter().map(|e| e.message).collect())
 }
@@ -185,6 +188,7 @@ fn parse_errors_carry_a_location_and_code() {
             query: "{ ImageList(repo: ".into(),
             ..Request::default()
         },
+        &Budget::UNLIMITED,
     )
     .unwrap_err();
     assert_eq!(
