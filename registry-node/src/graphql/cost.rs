@@ -50,7 +50,7 @@ impl Budget {
 /// parsing it: strings, block strings and comments are skipped exactly as
 /// graphql-parser's tokenizer skips them, so no bracket the parser would
 /// recurse on goes uncounted.
-pub(crate) fn check_nesting(text: &str) -> Result<(), GqlError> {
+pub(crate) fn check_nesting(text: &str) -> Result<(), Vec<GqlError>> {
     let bytes = text.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;
@@ -59,11 +59,11 @@ pub(crate) fn check_nesting(text: &str) -> Result<(), GqlError> {
             b'{' | b'[' | b'(' => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(GqlError::new(format!(
+                    return Err(vec![GqlError::new(format!(
                         "the document nests brackets deeper than {MAX_NESTING} levels"
                     ))
                     .at(location(text, i))
-                    .code(VALIDATION_FAILED));
+                    .code(VALIDATION_FAILED)]);
                 }
             }
             b'}' | b']' | b')' => depth = depth.saturating_sub(1),
@@ -128,7 +128,7 @@ pub(crate) fn check_size<'d>(
     variables: &'d [q::VariableDefinition<'d, String>],
     given: &Map<String, Value>,
     budget: &Budget,
-) -> Result<usize, GqlError> {
+) -> Result<usize, Vec<GqlError>> {
     let mut counter = Counter {
         fragments,
         variables: variables
@@ -150,12 +150,12 @@ pub(crate) fn check_size<'d>(
             usize::MAX => format!("more than {}", usize::MAX - 1),
             n => n.to_string(),
         };
-        return Err(GqlError::new(format!(
+        return Err(vec![GqlError::new(format!(
             "the document selects {count} fields and argument values with its fragments expanded; at most {} are allowed ({})",
             budget.fields, budget.key
         ))
         .at(set.span.0)
-        .code(VALIDATION_FAILED));
+        .code(VALIDATION_FAILED)]);
     }
     Ok(size)
 }
@@ -171,9 +171,13 @@ struct Counter<'a, 'd> {
 impl<'d> Counter<'_, 'd> {
     /// The expanded size of `set` at `depth` levels (the depth the expansion
     /// would reach it at, as the normalizer counts levels).
-    fn set(&mut self, set: &'d SelectionSet<'d, String>, depth: usize) -> Result<usize, GqlError> {
+    fn set(
+        &mut self,
+        set: &'d SelectionSet<'d, String>,
+        depth: usize,
+    ) -> Result<usize, Vec<GqlError>> {
         if depth > MAX_DEPTH {
-            return Err(too_deep(set.span.0));
+            return Err(vec![too_deep(set.span.0)]);
         }
         let mut total = 0usize;
         for item in &set.items {
@@ -208,14 +212,14 @@ impl<'d> Counter<'_, 'd> {
         name: &'d str,
         at: graphql_parser::Pos,
         depth: usize,
-    ) -> Result<usize, GqlError> {
+    ) -> Result<usize, Vec<GqlError>> {
         match self.sizes.get(name) {
             Some(Some(size)) => return Ok(*size),
             Some(None) => {
-                return Err(GqlError::validation(
+                return Err(vec![GqlError::validation(
                     format!("Cannot spread fragment \"{name}\" within itself."),
                     at,
-                ))
+                )])
             }
             None => {}
         }

@@ -64,7 +64,7 @@ pub fn normalize(
     req: &Request,
     budget: &Budget,
 ) -> Result<Vec<Selected>, Vec<GqlError>> {
-    cost::check_nesting(&req.query).map_err(|e| vec![e])?;
+    cost::check_nesting(&req.query)?;
     let doc =
         q::parse_query::<String>(&req.query).map_err(|e| vec![parse_error(&e.to_string())])?;
     let mut fragments = HashMap::new();
@@ -101,8 +101,7 @@ pub fn normalize(
             )])
         }
     };
-    cost::check_size(selection, &fragments, var_defs, &req.variables, budget)
-        .map_err(|e| vec![e])?;
+    cost::check_size(selection, &fragments, var_defs, &req.variables, budget)?;
     let mut walker = Walker {
         schema,
         fragments,
@@ -710,4 +709,4 @@ fn introspection_root(name: &str) -> super::schema::Field {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;
