@@ -18,6 +18,7 @@
 //! - [`facts`]: what zot answers about each image and repository.
 //! - [`expect`]: an answer's summaries checked against the facts, field by field.
 //! - [`graphql`]: the search client ([`Gql`]) and its answers.
+//! - [`hostile`]: documents built to cost far more than their size, refused while others are served.
 //! - `values`: reading answers: times as instants, list columns.
 //! - `template`: the filled node's data kept for every test, and stopping a node gracefully.
 
@@ -26,6 +27,7 @@ pub mod catalog;
 pub mod expect;
 pub mod facts;
 pub mod graphql;
+pub mod hostile;
 pub mod images;
 mod template;
 mod values;

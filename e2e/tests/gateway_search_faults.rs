@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Result};
 use flotilla_e2e::cluster::push_small_image;
+use flotilla_e2e::search_fixture::hostile::{self, ensure_refused_while_serving};
 use flotilla_e2e::{Cluster, Gateway, Node, Registry};
 use serde_json::{json, Value};
 use tokio::time::Instant;
@@ -77,11 +78,15 @@ fn hostile_documents_are_refused_by_the_gateway_without_asking_any_member() -> R
         ));
     }
     chain.push_str(" fragment f40 on __Type { name }");
+    let fragment_bomb = hostile::fragment_bomb(24);
+    let nesting_bomb = hostile::nesting_bomb(4 << 10);
     let cases = [
         ("{ ImageList(repo: ", "GRAPHQL_PARSE_FAILED"),
         ("{ Nope }", "GRAPHQL_VALIDATION_FAILED"),
         (&format!("{{{bomb}}}") as &str, "GRAPHQL_VALIDATION_FAILED"),
         (&chain, "GRAPHQL_VALIDATION_FAILED"),
+        (&fragment_bomb, "GRAPHQL_VALIDATION_FAILED"),
+        (&nesting_bomb, "GRAPHQL_VALIDATION_FAILED"),
     ];
     for (query, code) in cases {
         let (status, body) = search(&http, query)?;
@@ -115,6 +120,20 @@ fn hostile_documents_are_refused_by_the_gateway_without_asking_any_member() -> R
         started.elapsed()
     );
     Ok(())
+}
+
+/// Hole: a kilobyte of fragments each spreading the next twice was expanded
+/// to millions of fields on the gateway's async threads before any limit was
+/// checked, stalling every other request for seconds; a MiB of nested
+/// brackets goes to a recursive descent parser.
+#[test]
+fn fragment_and_nesting_bombs_are_refused_at_once_while_other_requests_keep_answering() -> Result<()>
+{
+    let cluster = Cluster::builder().search().nodes(2).start()?;
+    ensure_refused_while_serving(
+        &cluster.gateway().http(),
+        &hostile::bombs("limits.searchFields"),
+    )
 }
 
 #[test]

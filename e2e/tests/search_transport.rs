@@ -3,6 +3,7 @@
 //! cannot be read, 200 with `data: null` when a resolver fails; and the extension discovery.
 
 use anyhow::Result;
+use flotilla_e2e::search_fixture::hostile::{self, ensure_refused_while_serving};
 use flotilla_e2e::search_fixture::Gql;
 use flotilla_e2e::{Layout, Node, Skopeo};
 use serde_json::{json, Value};
@@ -195,6 +196,17 @@ fn a_post_body_that_is_not_json_gets_400() -> Result<()> {
     );
     assert!(answer.data().is_null());
     Ok(())
+}
+
+/// Hole: the node shares the gateway's normalizer, which expanded a
+/// kilobyte of fragments each spreading the next twice to millions of fields
+/// before any limit was checked; a MiB of nested brackets goes to a
+/// recursive descent parser.
+#[test]
+fn fragment_and_nesting_bombs_are_refused_at_once_while_other_requests_keep_answering() -> Result<()>
+{
+    let node = Node::builder().search().start()?;
+    ensure_refused_while_serving(&node.http(), &hostile::bombs("extensions.search.maxFields"))
 }
 
 #[test]

@@ -7,6 +7,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{json, Map, Value};
 
+use flotilla_node::graphql::cost::Budget;
 use flotilla_node::graphql::error::GqlError;
 use flotilla_node::graphql::normalize::{self, Selected};
 use flotilla_node::graphql::schema::Schema;
@@ -65,15 +66,9 @@ pub(crate) async fn handle(
         Ok(request) => request,
         Err(rejected) => return Ok(respond(&rejected)),
     };
-    let schema = gw.schema.get();
-    let fields = match normalize::normalize(&schema, &request) {
+    let fields = match normalize_off_thread(gw, request).await {
         Ok(fields) => fields,
-        Err(errors) => {
-            return Ok(respond(&graphql::Response::rejected(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                errors,
-            )))
-        }
+        Err(rejected) => return Ok(respond(&rejected)),
     };
     if let Some(err) = super::limits::violation(&fields, &gw.config.limits) {
         return Ok(respond(&graphql::Response::rejected(
@@ -111,6 +106,38 @@ pub(crate) async fn handle(
         data: (!null).then_some(Value::Object(data)),
     };
     Ok(respond(&response))
+}
+
+/// Parses and normalizes `request` within `limits.searchFields`, counted
+/// before anything is expanded. Bounded, but still milliseconds for a
+/// document near the body limit: on a blocking thread, so no other request
+/// waits behind it.
+async fn normalize_off_thread(
+    gw: &Gateway,
+    request: normalize::Request,
+) -> Result<Vec<Selected>, graphql::Response> {
+    let schema = gw.schema.get();
+    let budget = Budget {
+        fields: gw.config.limits.search_fields,
+        key: "limits.searchFields",
+    };
+    let normalized =
+        tokio::task::spawn_blocking(move || normalize::normalize(&schema, &request, &budget)).await;
+    let errors = match normalized {
+        Ok(Ok(fields)) => return Ok(fields),
+        Ok(Err(errors)) => errors,
+        Err(failed) => {
+            let err = GqlError::new(format!("the document could not be read: {failed}"));
+            return Err(graphql::Response::rejected(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                vec![err],
+            ));
+        }
+    };
+    Err(graphql::Response::rejected(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        errors,
+    ))
 }
 
 /// One root field, by its strategy.
@@ -183,7 +210,8 @@ async fn local(schema: &Schema, field: &Selected) -> Answer {
         query: document(schema, field),
         ..normalize::Request::default()
     };
-    let response = graphql::execute(schema, &request, &NoFields).await;
+    // The document is one already normalized field, bounded by the client's budget.
+    let response = graphql::execute(schema, &request, &Budget::UNLIMITED, &NoFields).await;
     Answer::Data(
         response.data.and_then(|d| d.get(&field.key).cloned()),
         response.errors,

@@ -1,8 +1,10 @@
-//! Limits on a search document, checked after validation and before any member is contacted: nesting depth, root fields, total fields.
+//! Limits on a search document, checked after validation and before any member is contacted: root fields and nesting depth.
 //!
 //! Each root field may become a request to every member, so a document of
-//! many aliased fields multiplies load on the whole fleet; a deep or wide
-//! one costs merge work. zui and zli send one root field a few levels deep.
+//! many aliased fields multiplies load on the whole fleet; a deep one costs
+//! merge work. zui and zli send one root field a few levels deep. The total
+//! size (`limits.searchFields`) is checked earlier, before fragments are
+//! expanded, by the normalizer's budget.
 
 use flotilla_node::graphql::error::{GqlError, VALIDATION_FAILED};
 use flotilla_node::graphql::normalize::Selected;
@@ -26,22 +28,11 @@ pub(crate) fn violation(fields: &[Selected], limits: &Limits) -> Option<GqlError
             limits.search_depth
         ));
     }
-    let count: usize = fields.iter().map(count).sum();
-    if count > limits.search_fields {
-        return refuse(format!(
-            "the document selects {count} fields; at most {} are allowed (limits.searchFields)",
-            limits.search_fields
-        ));
-    }
     None
 }
 
 fn depth(field: &Selected) -> usize {
     1 + field.fields.iter().map(depth).max().unwrap_or(0)
-}
-
-fn count(field: &Selected) -> usize {
-    1 + field.fields.iter().map(count).sum::<usize>()
 }
 
 #[cfg(test)]
@@ -85,13 +76,5 @@ mod tests {
             "{}",
             err.message
         );
-        let narrow = Limits {
-            search_fields: 10,
-            ..Limits::default()
-        };
-        assert!(violation(&fields(ZUI_HOME), &narrow)
-            .unwrap()
-            .message
-            .contains("limits.searchFields"));
     }
 }

@@ -5,7 +5,7 @@
 //! - [`plan`]: the strategy table, one row per Query field.
 //! - [`schema`]: the schema in force: learned from a member at start, the built-in copy until then.
 //! - [`render`]: a planned field back to GraphQL text for a member.
-//! - [`limits`]: depth, root-field and field-count limits, before any member is asked.
+//! - [`limits`]: depth and root-field limits, before any member is asked (the size budget is the normalizer's).
 //! - [`layers`]: `DerivedImageList` / `BaseImageList` computed across members.
 //! - [`cve_diff`]: `CVEDiffListForImages` computed across members.
 //! - [`merge`]: the fan-out rewrite (top-k, reserved keys) and the merge by schema path.

@@ -266,6 +266,7 @@ mod tests {
                 query: INTROSPECTION.into(),
                 ..Request::default()
             },
+            &flotilla_node::graphql::cost::Budget::UNLIMITED,
             &Nothing,
         )
         .await;

@@ -9,6 +9,7 @@ use super::response::{self, set};
 use super::{Node, Request, Response};
 use crate::auth::Identity;
 use crate::error::Result;
+use crate::graphql::cost::Budget;
 use crate::meta::ToggleError;
 use crate::Config;
 
@@ -19,6 +20,8 @@ const ALLOW_HEADERS: &str = "Authorization,content-type,X-ZOT-API-CLIENT";
 #[derive(Debug, Clone)]
 pub(crate) struct Extensions {
     pub(crate) search: bool,
+    /// What one search document may cost (`extensions.search.maxFields`).
+    pub(crate) search_budget: Budget,
     pub(crate) user_prefs: bool,
     /// `Access-Control-Allow-Origin`: `http.allowOrigin`, or `*`.
     origin: String,
@@ -40,6 +43,7 @@ impl Extensions {
         let explicit = !origin.trim().is_empty() && origin.trim() != "*";
         Self {
             search: config.search_enabled(),
+            search_budget: config.search_budget(),
             user_prefs: config.user_prefs_enabled(),
             credentials: basic && explicit,
             origin: if origin.is_empty() {

@@ -67,11 +67,15 @@ pub(super) async fn search(node: &Node, who: Identity, req: Request) -> Result<R
                 access: node.access.clone(),
                 who,
             };
-            // Resolvers are CPU work over the in-memory metadata (seconds for
-            // a whole 25k-repository list): off the async threads, so health
-            // checks and pulls are not held up behind one heavy query.
+            // Parsing, normalizing (bounded by the budget, still milliseconds
+            // for a large document) and resolving (CPU work over the
+            // in-memory metadata, seconds for a whole 25k-repository list)
+            // all run off the async threads, so health checks and pulls are
+            // not held up behind one heavy query.
             let runtime = tokio::runtime::Handle::current();
-            let run = move || runtime.block_on(graphql::execute(&SEARCH, &request, &resolver));
+            let budget = node.extensions.search_budget;
+            let run =
+                move || runtime.block_on(graphql::execute(&SEARCH, &request, &budget, &resolver));
             tokio::task::spawn_blocking(run)
                 .await
                 .map_err(|e| crate::error::NodeError::Io(std::io::Error::other(e)))?

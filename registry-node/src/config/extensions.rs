@@ -3,6 +3,10 @@
 use serde::Deserialize;
 
 use super::ConfigError;
+use crate::graphql::cost::Budget;
+
+/// `extensions.search.maxFields` when it is not set.
+const DEFAULT_SEARCH_FIELDS: usize = 10_000;
 
 /// `extensions`. Keys the node does not act on (sync, scrub, metrics, lint,
 /// trust, events, mgmt, apikey) are accepted so a zot config starts as it is.
@@ -26,13 +30,22 @@ pub struct ExtensionsConfig {
 
 /// `extensions.search`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct SearchConfig {
     /// Defaults to true when the `search` object is present, as zot's defaults do.
     pub enable: Option<bool>,
     /// zot's CVE scanning (trivy). Accepted; the node answers CVE queries as
     /// zot does with scanning off until the CVE issue lands.
     pub cve: Option<serde_json::Value>,
+    /// Flotilla's own (zot has no such key, and refuses a file that sets
+    /// it): the most fields and argument values one search document may
+    /// select with its fragments expanded, counted before anything is
+    /// expanded; default 10000. zui's and zli's queries select under 100,
+    /// the full introspection query a few hundred. Over it: 422 with
+    /// `GRAPHQL_VALIDATION_FAILED`, nothing executed. Behind a gateway keep
+    /// it above the gateway's `limits.searchFields`, whose documents the
+    /// gateway passes on with a few fields of its own added.
+    pub max_fields: Option<usize>,
 }
 
 /// `extensions.ui`.
@@ -51,6 +64,18 @@ impl ExtensionsConfig {
             .is_some_and(|s| s.enable != Some(false))
     }
 
+    /// What one search document may cost (`extensions.search.maxFields`).
+    pub fn search_budget(&self) -> Budget {
+        Budget {
+            fields: self
+                .search
+                .as_ref()
+                .and_then(|s| s.max_fields)
+                .unwrap_or(DEFAULT_SEARCH_FIELDS),
+            key: "extensions.search.maxFields",
+        }
+    }
+
     /// zot's `AreUserPrefsEnabled`: search and UI both on.
     pub fn user_prefs_enabled(&self) -> bool {
         self.search_enabled() && self.ui.as_ref().is_some_and(|u| u.enable == Some(true))
@@ -63,6 +88,12 @@ impl ExtensionsConfig {
             return Err(ConfigError::Invalid {
                 key: "extensions.ui.enable",
                 message: "failed to enable ui, search extension must be enabled".into(),
+            });
+        }
+        if self.search.as_ref().and_then(|s| s.max_fields) == Some(0) {
+            return Err(ConfigError::Invalid {
+                key: "extensions.search.maxFields",
+                message: "must be greater than 0 (leave it out for the default, 10000)".into(),
             });
         }
         Ok(())
@@ -109,5 +140,19 @@ mod tests {
         assert!(err.contains("extensions.search.enable"), "{err}");
         let err = parse(r#"{"serch":{}}"#).unwrap_err();
         assert!(err.contains("serch"), "{err}");
+    }
+
+    #[test]
+    fn the_search_budget_has_a_default_and_refuses_zero() {
+        let cfg = parse(r#"{"search":{}}"#).unwrap();
+        let budget = cfg.extensions.unwrap().search_budget();
+        assert_eq!(
+            (budget.fields, budget.key),
+            (10_000, "extensions.search.maxFields")
+        );
+        let cfg = parse(r#"{"search":{"maxFields":200}}"#).unwrap();
+        assert_eq!(cfg.extensions.unwrap().search_budget().fields, 200);
+        let err = parse(r#"{"search":{"maxFields":0}}"#).unwrap_err();
+        assert!(err.contains("extensions.search.maxFields"), "{err}");
     }
 }

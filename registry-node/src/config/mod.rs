@@ -227,6 +227,14 @@ impl Config {
             .is_some_and(ExtensionsConfig::search_enabled)
     }
 
+    /// What one search document may cost; the default without `extensions`.
+    pub fn search_budget(&self) -> crate::graphql::cost::Budget {
+        self.extensions
+            .as_ref()
+            .map(ExtensionsConfig::search_budget)
+            .unwrap_or_else(|| ExtensionsConfig::default().search_budget())
+    }
+
     /// Is `/v2/_zot/ext/userprefs` served?
     pub fn user_prefs_enabled(&self) -> bool {
         self.extensions

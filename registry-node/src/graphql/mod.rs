@@ -8,12 +8,14 @@
 //!
 //! # Layout
 //! - [`schema`]: the schema model, loaded from `schema.graphql` (zot's search schema).
+//! - [`cost`]: nesting and expanded size, bounded before a document is parsed or expanded.
 //! - [`normalize`]: request → validated tree of [`normalize::Selected`] fields.
 //! - [`project`]: a resolver's value cut to the selection, with GraphQL's null rules.
 //! - `introspection`: `__schema` / `__type` from the model.
 //! - [`transport`]: GET and POST requests and responses as gqlgen reads and writes them.
 //! - [`error`]: `errors` entries.
 
+pub mod cost;
 pub mod error;
 mod introspection;
 pub mod normalize;
@@ -26,6 +28,7 @@ use std::future::Future;
 use http::StatusCode;
 use serde_json::{Map, Value};
 
+use cost::Budget;
 use error::GqlError;
 use normalize::{Request, Selected};
 use schema::Schema;
@@ -69,12 +72,17 @@ impl Response {
     }
 }
 
-/// Validates and runs `req`: each root field through `resolver` (or
-/// introspection), projected onto its selection, in document order. Every
+/// Validates and runs `req` within `budget`: each root field through
+/// `resolver` (or introspection), projected onto its selection, in document order. Every
 /// root field of zot's schema is non-null, so one failing field makes
 /// `data` null, as gqlgen does; the other fields' errors are kept.
-pub async fn execute<R: Resolver>(schema: &Schema, req: &Request, resolver: &R) -> Response {
-    let fields = match normalize::normalize(schema, req) {
+pub async fn execute<R: Resolver>(
+    schema: &Schema,
+    req: &Request,
+    budget: &Budget,
+    resolver: &R,
+) -> Response {
+    let fields = match normalize::normalize(schema, req, budget) {
         Ok(fields) => fields,
         Err(errors) => return Response::rejected(StatusCode::UNPROCESSABLE_ENTITY, errors),
     };

@@ -13,12 +13,9 @@ use graphql_parser::query::{
 use graphql_parser::Pos;
 use serde_json::{Map, Value};
 
+use super::cost::{self, Budget, MAX_DEPTH};
 use super::error::{GqlError, Location, PARSE_FAILED, VALIDATION_FAILED};
 use super::schema::{Kind, Schema, TypeDef, TypeRef};
-
-/// How deep a selection may nest; guards the recursion below, far beyond
-/// what real clients send (an introspection query nests about ten deep).
-const MAX_DEPTH: usize = 64;
 
 /// A query as a client sent it.
 #[derive(Debug, Clone, Default)]
@@ -41,8 +38,8 @@ pub struct Selected {
     pub location: Location,
 }
 
-/// [`normalize`] for a document alone, without variables or an operation
-/// name: the gateway's own sub-queries, and tests.
+/// [`normalize`] for a document alone, without variables, an operation name
+/// or a budget: the gateway's own sub-queries, and tests.
 pub fn normalize_query(
     schema: &Schema,
     query: impl Into<String>,
@@ -53,12 +50,21 @@ pub fn normalize_query(
             query: query.into(),
             ..Request::default()
         },
+        &Budget::UNLIMITED,
     )
 }
 
 /// Parses and validates `req` against `schema`. Every problem found is
-/// returned, each as gqlgen would report it.
-pub fn normalize(schema: &Schema, req: &Request) -> Result<Vec<Selected>, Vec<GqlError>> {
+/// returned, each as gqlgen would report it. Before anything is parsed the
+/// text's nesting is bounded, and before anything is expanded the
+/// operation's expanded size is counted against `budget`: past either, the
+/// one error says which bound.
+pub fn normalize(
+    schema: &Schema,
+    req: &Request,
+    budget: &Budget,
+) -> Result<Vec<Selected>, Vec<GqlError>> {
+    cost::check_nesting(&req.query)?;
     let doc =
         q::parse_query::<String>(&req.query).map_err(|e| vec![parse_error(&e.to_string())])?;
     let mut fragments = HashMap::new();
@@ -95,13 +101,14 @@ pub fn normalize(schema: &Schema, req: &Request) -> Result<Vec<Selected>, Vec<Gq
             )])
         }
     };
+    cost::check_size(selection, &fragments, var_defs, &req.variables, budget)?;
     let mut walker = Walker {
         schema,
         fragments,
         variables: Map::new(),
+        invalid_variables: HashSet::new(),
         used_variables: HashSet::new(),
         used_fragments: HashSet::new(),
-        spreading: Vec::new(),
         errors: Vec::new(),
     };
     walker.coerce_variables(var_defs, &req.variables);
@@ -169,10 +176,10 @@ struct Walker<'s, 'd> {
     schema: &'s Schema,
     fragments: HashMap<&'d str, &'d FragmentDefinition<'d, String>>,
     variables: Map<String, Value>,
+    /// Variables whose value did not coerce (already reported).
+    invalid_variables: HashSet<String>,
     used_variables: HashSet<String>,
     used_fragments: HashSet<String>,
-    /// Fragments being expanded, to refuse cycles.
-    spreading: Vec<String>,
     errors: Vec<GqlError>,
 }
 
@@ -204,11 +211,14 @@ impl<'s, 'd> Walker<'s, 'd> {
                 Ok(value) => {
                     self.variables.insert(def.name.clone(), value);
                 }
-                Err(reason) => self.errors.push(
-                    GqlError::new(format!("input: variable.{} {reason}", def.name))
-                        .at(def.position)
-                        .code(VALIDATION_FAILED),
-                ),
+                Err(reason) => {
+                    self.invalid_variables.insert(def.name.clone());
+                    self.errors.push(
+                        GqlError::new(format!("input: variable.{} {reason}", def.name))
+                            .at(def.position)
+                            .code(VALIDATION_FAILED),
+                    )
+                }
             }
         }
     }
@@ -251,10 +261,7 @@ impl<'s, 'd> Walker<'s, 'd> {
     ) -> Vec<Selected> {
         let mut out: Vec<Selected> = Vec::new();
         if depth > MAX_DEPTH {
-            self.errors.push(GqlError::validation(
-                "the query is nested too deeply",
-                set.span.0,
-            ));
+            self.errors.push(cost::too_deep(set.span.0));
             return out;
         }
         for item in &set.items {
@@ -279,23 +286,15 @@ impl<'s, 'd> Walker<'s, 'd> {
                         ));
                         continue;
                     };
+                    // Cycles were refused when the document's size was counted.
                     self.used_fragments.insert(name.to_owned());
-                    if self.spreading.iter().any(|s| s == name) {
-                        self.errors.push(GqlError::validation(
-                            format!("Cannot spread fragment \"{name}\" within itself."),
-                            spread.position,
-                        ));
-                        continue;
-                    }
                     let q::TypeCondition::On(on) = &fragment.type_condition;
                     if !self.condition_fits(parent, on, name, spread.position) {
                         continue;
                     }
-                    self.spreading.push(name.to_owned());
                     for selected in self.selection(parent, &fragment.selection_set, depth + 1) {
                         self.merge(&mut out, selected);
                     }
-                    self.spreading.pop();
                 }
                 Selection::InlineFragment(inline) => {
                     if !self.included(&inline.directives) {
@@ -517,11 +516,7 @@ impl<'s, 'd> Walker<'s, 'd> {
         if let q::Value::Variable(name) = value {
             self.used_variables.insert(name.clone());
             let Some(var) = self.variables.get(name).cloned() else {
-                if self
-                    .errors
-                    .iter()
-                    .any(|e| e.message.contains(&format!("variable.{name} ")))
-                {
+                if self.invalid_variables.contains(name) {
                     return Err("has an invalid variable".into());
                 }
                 return match ty {
@@ -714,4 +709,4 @@ fn introspection_root(name: &str) -> super::schema::Field {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

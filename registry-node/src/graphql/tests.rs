@@ -3,6 +3,7 @@
 use http::StatusCode;
 use serde_json::{json, Value};
 
+use super::cost::Budget;
 use super::error::GqlError;
 use super::normalize::{Request, Selected};
 use super::schema::{Kind, SEARCH};
@@ -30,6 +31,7 @@ async fn run(query: &str) -> super::Response {
             query: query.into(),
             ..Request::default()
         },
+        &Budget::UNLIMITED,
         &Fixture,
     )
     .await
@@ -72,7 +74,7 @@ async fn invalid_documents_are_422_with_null_data() {
 }
 
 /// The standard introspection query (as GraphiQL and gqlgen clients send it).
-const INTROSPECTION: &str = r#"query IntrospectionQuery {
+pub(super) const INTROSPECTION: &str = r#"query IntrospectionQuery {
   __schema {
     queryType { name } mutationType { name } subscriptionType { name }
     types { ...FullType }

@@ -9,7 +9,7 @@ use super::{Meta, Pushed};
 use crate::auth::{Access, Identity};
 use crate::config::{AuthConfig, HtpasswdConfig};
 use crate::digest::{Algorithm, Digest};
-use crate::graphql::{self, normalize::Request, schema::SEARCH};
+use crate::graphql::{self, cost::Budget, normalize::Request, schema::SEARCH};
 use crate::search::NodeResolver;
 use crate::storage::layout::{OCI_IMAGE_CONFIG, OCI_INDEX, OCI_MANIFEST};
 use crate::storage::{ManifestPut, Store};
@@ -206,7 +206,7 @@ impl Fixture {
             query: query.into(),
             ..Request::default()
         };
-        let resp = graphql::execute(&SEARCH, &req, &resolver).await;
+        let resp = graphql::execute(&SEARCH, &req, &Budget::UNLIMITED, &resolver).await;
         serde_json::from_slice(&resp.to_bytes()).unwrap()
     }
 

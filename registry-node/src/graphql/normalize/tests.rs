@@ -3,6 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{normalize, Request, Selected};
+use crate::graphql::cost::Budget;
 use crate::graphql::schema::SEARCH;
 
 fn ok(query: &str) -> Vec<Selected> {
@@ -12,13 +13,19 @@ fn ok(query: &str) -> Vec<Selected> {
             query: query.into(),
             ..Request::default()
         },
+        &Budget::UNLIMITED,
     )
     .unwrap_or_else(|e| panic!("{query}: {e:?}"))
 }
 
-fn with_vars(query: &str, variables: Value) -> Result<Vec<Selected>, Vec<String>> {
+/// `query` with `variables` within `budget`: the fields, or the errors' messages.
+pub(in crate::graphql) fn within(
+    query: &str,
+    variables: Value,
+    budget: &Budget,
+) -> Result<Vec<Selected>, Vec<String>> {
     let Value::Object(variables) = variables else {
-        panic!()
+        panic!("variables are an object")
     };
     normalize(
         &SEARCH,
@@ -27,8 +34,13 @@ fn with_vars(query: &str, variables: Value) -> Result<Vec<Selected>, Vec<String>
             variables,
             ..Request::default()
         },
+        budget,
     )
     .map_err(|errors| errors.into_iter().map(|e| e.message).collect())
+}
+
+fn with_vars(query: &str, variables: Value) -> Result<Vec<Selected>, Vec<String>> {
+    within(query, variables, &Budget::UNLIMITED)
 }
 
 fn errors(query: &str) -> Vec<String> {
@@ -185,6 +197,7 @@ fn parse_errors_carry_a_location_and_code() {
             query: "{ ImageList(repo: ".into(),
             ..Request::default()
         },
+        &Budget::UNLIMITED,
     )
     .unwrap_err();
     assert_eq!(
@@ -201,9 +214,10 @@ fn hostile_nesting_is_refused_not_overflowed() {
         "{ fields { type ".repeat(200),
         " } }".repeat(200)
     );
-    assert!(
-        !errors(&deep).is_empty(),
-        "the parser's own limit refuses it"
+    assert_eq!(
+        errors(&deep),
+        ["the document nests brackets deeper than 50 levels"],
+        "refused on the text, before the parser recurses"
     );
     // Each fragment is shallow; expanded, they nest far deeper than any client needs.
     let mut query = String::from("{ __schema { types { ...f0 } } }");
