@@ -6,7 +6,8 @@
 //!   "cluster": {"members": ["10.0.0.1:5000", "10.0.0.2:5000"], "hashKey": "loremipsumdolors",
 //!               "tls": {"cacert": "…", "cert": "…", "key": "…"}},
 //!   "placement": "rendezvous",
-//!   "timeouts": {"connect": "3s", "fanOut": "30s", "probeInterval": "2s", "drain": "30s"},
+//!   "timeouts": {"connect": "3s", "response": "60s", "bodyStall": "60s", "poolIdle": "90s",
+//!                "fanOut": "30s", "probeInterval": "2s", "drain": "30s"},
 //!   "limits": {"mergedBodyBytes": 67108864},
 //!   "onMemberFailure": "fail",
 //!   "metaDB": "per-node"
@@ -121,10 +122,26 @@ pub struct Timeouts {
     /// Connecting to a member; default 3s. A dead member costs at most this.
     #[serde(deserialize_with = "duration")]
     pub connect: Duration,
-    /// Waiting for a member's response headers on a proxied request; default
-    /// 5m (pushes of large manifests and slow disks). Bodies stream without limit.
+    /// Waiting for a member to start answering (its response head), counted
+    /// from the end of the request body, so a slow upload never counts
+    /// against it; default 60s (zot hashes a whole upload again when its
+    /// closing `PUT` arrives, seconds per GiB). Over it: 504 naming the
+    /// member. A member marked down by probes fails its waiting requests at
+    /// once with a 503 naming it.
     #[serde(deserialize_with = "duration")]
     pub response: Duration,
+    /// Longest pause between bytes of a body, either way; default 60s. A
+    /// client whose request body stalls gets 408 (its fault: the member's
+    /// health is untouched); a member that stops taking a request body gets
+    /// the request a 504 naming it; a member whose answer stalls mid-body has
+    /// the client's response aborted. Bodies of any length stream as long
+    /// as bytes keep moving.
+    #[serde(deserialize_with = "duration")]
+    pub body_stall: Duration,
+    /// How long an unused connection to a member is kept for reuse before
+    /// it is closed; default 90s.
+    #[serde(deserialize_with = "duration")]
+    pub pool_idle: Duration,
     /// A whole fan-out (catalog, search) including every member's pages; default 30s.
     #[serde(deserialize_with = "duration")]
     pub fan_out: Duration,
@@ -148,7 +165,9 @@ impl Default for Timeouts {
     fn default() -> Self {
         Self {
             connect: Duration::from_secs(3),
-            response: Duration::from_secs(300),
+            response: Duration::from_secs(60),
+            body_stall: Duration::from_secs(60),
+            pool_idle: Duration::from_secs(90),
             fan_out: Duration::from_secs(30),
             probe_interval: Duration::from_secs(2),
             probe: Duration::from_secs(1),
@@ -263,6 +282,23 @@ impl Config {
                 });
             }
         }
+        let t = &self.timeouts;
+        if [
+            t.connect,
+            t.response,
+            t.body_stall,
+            t.probe,
+            t.probe_interval,
+        ]
+        .contains(&Duration::ZERO)
+        {
+            return Err(ConfigError::Invalid {
+                key: "timeouts",
+                message:
+                    "connect, response, bodyStall, probe and probeInterval must be longer than 0s"
+                        .into(),
+            });
+        }
         let l = &self.limits;
         if [
             l.merged_body_bytes,
@@ -309,7 +345,7 @@ mod tests {
     fn flotilla_keys_parse() {
         let cfg = Config::parse(
             r#"{"cluster":{"members":["a:1"],"hashKey":"0123456789abcdef"},"placement":"zot",
-                "timeouts":{"connect":"250ms","fanOut":"1m"},"onMemberFailure":"partial","metaDB":"shared"}"#,
+                "timeouts":{"connect":"250ms","fanOut":"1m","response":"20s","bodyStall":"5s","poolIdle":"1s"},"onMemberFailure":"partial","metaDB":"shared"}"#,
         )
         .unwrap()
         .validate()
@@ -317,6 +353,9 @@ mod tests {
         assert_eq!(cfg.placement, Placement::Zot);
         assert_eq!(cfg.timeouts.connect, Duration::from_millis(250));
         assert_eq!(cfg.timeouts.fan_out, Duration::from_secs(60));
+        assert_eq!(cfg.timeouts.response, Duration::from_secs(20));
+        assert_eq!(cfg.timeouts.body_stall, Duration::from_secs(5));
+        assert_eq!(cfg.timeouts.pool_idle, Duration::from_secs(1));
         assert_eq!(cfg.on_member_failure, OnMemberFailure::Partial);
         assert_eq!(cfg.meta_db, MetaDb::Shared);
     }
