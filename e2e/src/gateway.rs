@@ -35,6 +35,8 @@ pub struct GatewayBuilder {
     members_tls: Option<Value>,
     drain: Duration,
     fan_out: Duration,
+    /// Further `timeouts` keys, Go-style durations (`response`, `bodyStall`, `poolIdle`, `probe`).
+    timeouts: serde_json::Map<String, Value>,
 }
 
 impl GatewayBuilder {
@@ -91,6 +93,32 @@ impl GatewayBuilder {
         self
     }
 
+    /// `timeouts.response`: the wait for a member's answer after the request body ends (default 60 s).
+    pub fn response(self, response: Duration) -> Self {
+        self.timeout("response", response)
+    }
+
+    /// `timeouts.bodyStall`: the longest pause of a body, either way (default 60 s).
+    pub fn body_stall(self, stall: Duration) -> Self {
+        self.timeout("bodyStall", stall)
+    }
+
+    /// `timeouts.poolIdle`: how long an unused connection to a member is kept (default 90 s).
+    pub fn pool_idle(self, idle: Duration) -> Self {
+        self.timeout("poolIdle", idle)
+    }
+
+    /// `timeouts.probe`: how long one health probe may take (default 1 s).
+    pub fn probe(self, probe: Duration) -> Self {
+        self.timeout("probe", probe)
+    }
+
+    fn timeout(mut self, key: &str, value: Duration) -> Self {
+        self.timeouts
+            .insert(key.to_owned(), json!(format!("{}ms", value.as_millis())));
+        self
+    }
+
     /// The config file's JSON, as the gateway will read it.
     pub fn config(&self) -> Value {
         let mut http = json!({ "address": "127.0.0.1", "port": self.port.to_string() });
@@ -101,16 +129,20 @@ impl GatewayBuilder {
         if let Some(tls) = &self.members_tls {
             cluster["tls"] = tls.clone();
         }
+        let mut timeouts = json!({
+            "connect": "1s",
+            "probeInterval": "500ms",
+            "drain": format!("{}ms", self.drain.as_millis()),
+            "fanOut": format!("{}ms", self.fan_out.as_millis()),
+        });
+        for (key, value) in &self.timeouts {
+            timeouts[key] = value.clone();
+        }
         json!({
             "http": http,
             "cluster": cluster,
             "placement": self.placement,
-            "timeouts": {
-                "connect": "1s",
-                "probeInterval": "500ms",
-                "drain": format!("{}ms", self.drain.as_millis()),
-                "fanOut": format!("{}ms", self.fan_out.as_millis()),
-            },
+            "timeouts": timeouts,
             "onMemberFailure": self.on_member_failure,
             "log": { "level": "info" },
         })
@@ -170,6 +202,7 @@ impl Gateway {
             members_tls: None,
             drain: Duration::from_secs(10),
             fan_out: Duration::from_secs(30),
+            timeouts: serde_json::Map::new(),
         }
     }
 
@@ -239,6 +272,18 @@ impl Gateway {
     /// The gateway's log so far (stderr, plus any stdout after the first line).
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The value of the `/metrics` sample whose series starts with `series`
+    /// (`flotilla_gateway_upstream_errors_total{member="…"`), summed over the
+    /// rest of its labels; 0 when there is none.
+    pub fn metric(&self, series: &str) -> Result<f64> {
+        let text = self.http().get("/metrics").send()?.text()?;
+        Ok(text
+            .lines()
+            .filter(|line| line.starts_with(series))
+            .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum())
     }
 
     /// The temp dir holding config and log.
