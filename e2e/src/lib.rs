@@ -17,6 +17,7 @@
 //! - [`daemon`]: server processes started by hand: the `listening on` line, free ports, SIGTERM.
 //! - [`gateway`]: one `flotilla-gateway` process in front of members ([`Gateway`]).
 //! - [`cluster`]: N members behind a gateway, and where each repository must land ([`Cluster`]).
+//! - [`fake_member`]: a member that misbehaves on purpose, for faults a real node cannot make ([`FakeMember`]).
 //! - [`distribution`]: one `docker-registry` process, a node Flotilla did not write ([`Distribution`]).
 //! - [`pki`]: a test CA with server and client certificates ([`TestPki`]).
 //! - [`tls_node`]: a `flotilla-node` serving HTTPS and requiring client certificates ([`TlsNode`]).
@@ -34,6 +35,7 @@ pub mod cluster;
 pub mod daemon;
 pub mod distribution;
 pub mod env;
+pub mod fake_member;
 pub mod gateway;
 pub mod http;
 pub mod layout;
@@ -49,6 +51,7 @@ pub use clients::oras::{Oras, Push};
 pub use clients::{skopeo::Skopeo, umoci::Umoci};
 pub use cluster::{push_small_image, Cluster, Member, SmallImage};
 pub use distribution::Distribution;
+pub use fake_member::FakeMember;
 pub use gateway::Gateway;
 pub use http::Registry;
 pub use layout::{oci_ref, Descriptor, Layout, Platform};

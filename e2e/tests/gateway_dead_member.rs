@@ -7,8 +7,6 @@
 //! member and within a few seconds for a hung one, and "back" means within
 //! a few probe intervals.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use flotilla_e2e::cluster::{assert_member_unavailable, error_body, upload_blob};
-use flotilla_e2e::{push_small_image, Cluster, Gateway, Registry, SmallImage};
+use flotilla_e2e::{push_small_image, Cluster, FakeMember, Gateway, Registry, SmallImage};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::time::Instant;
@@ -207,23 +205,38 @@ fn a_hung_member_fails_its_waiting_requests_naming_it_and_serves_again_after_sig
             let quick = scope.spawn(|| timed(&impatient.http(), &path));
             let (status, body, took) = timed(&cluster.gateway().http(), &path)?;
             ensure!(status == 503, "{status} {body}");
-            ensure!(body["errors"][0]["detail"]["member"] == hung.as_str(), "{body}");
-            ensure!(took < Duration::from_secs(10), "the waiting request took {took:?}");
+            ensure!(
+                body["errors"][0]["detail"]["member"] == hung.as_str(),
+                "{body}"
+            );
+            ensure!(
+                took < Duration::from_secs(10),
+                "the waiting request took {took:?}"
+            );
             let (status, body, took) = quick.join().expect("no panic")?;
             ensure!(status == 504, "{status} {body}");
-            ensure!(body["errors"][0]["detail"]["member"] == hung.as_str(), "{body}");
+            ensure!(
+                body["errors"][0]["detail"]["member"] == hung.as_str(),
+                "{body}"
+            );
             ensure!(
                 took < Duration::from_secs(3),
                 "the 1 s response timeout took {took:?}"
             );
             let (status, _, took) = timed(&cluster.gateway().http(), &path)?;
-            ensure!(status == 503 && took < Duration::from_secs(1), "{status} after {took:?}");
+            ensure!(
+                status == 503 && took < Duration::from_secs(1),
+                "{status} after {took:?}"
+            );
 
             cluster.member(0).resume()?;
             let http = cluster.gateway().http();
             let deadline = Instant::now() + Duration::from_secs(5);
             while http.get(&path).send()?.status() != 200 {
-                ensure!(Instant::now() < deadline, "5 s after SIGCONT, {path} still fails");
+                ensure!(
+                    Instant::now() < deadline,
+                    "5 s after SIGCONT, {path} still fails"
+                );
                 thread::sleep(Duration::from_millis(50));
             }
             Ok(())
@@ -232,7 +245,11 @@ fn a_hung_member_fails_its_waiting_requests_naming_it_and_serves_again_after_sig
         let _ = cluster.member(0).resume();
         result
     })?;
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "requests for live members failed");
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "requests for live members failed"
+    );
     assert!(served.load(Ordering::Relaxed) > 0);
     assert_eq!(
         flotilla_e2e::layout::sha256_digest(&cluster.gateway().http().manifest(&repos[0], "v1")?),
@@ -266,12 +283,18 @@ fn a_member_killed_mid_pull_aborts_the_download_over_http1_and_http2() -> Result
     let url = format!("{}/v2/{repo}/blobs/{digest}", cluster.gateway().url());
     let aborts = format!("flotilla_gateway_upstream_body_aborts_total{{member=\"{member}\"");
 
-    for (i, protocol) in ["--http1.1", "--http2-prior-knowledge"].into_iter().enumerate() {
+    for (i, protocol) in ["--http1.1", "--http2-prior-knowledge"]
+        .into_iter()
+        .enumerate()
+    {
         let out = work.path().join(format!("pulled-{i}"));
         let mut curl = curl_to_file(&url, &out, protocol)?;
         let started = Instant::now();
         while std::fs::metadata(&out).map_or(0, |m| m.len()) < 4 << 20 {
-            ensure!(started.elapsed() < Duration::from_secs(20), "{protocol}: the pull did not start");
+            ensure!(
+                started.elapsed() < Duration::from_secs(20),
+                "{protocol}: the pull did not start"
+            );
             thread::sleep(Duration::from_millis(10));
         }
         cluster.member_mut(0).kill()?;
@@ -287,7 +310,10 @@ fn a_member_killed_mid_pull_aborts_the_download_over_http1_and_http2() -> Result
             "{protocol}: the abort was not counted against {member}"
         );
         cluster.member_mut(0).restart()?;
-        wait_until_served(&cluster.gateway().http(), &format!("/v2/{repo}/blobs/{digest}"))?;
+        wait_until_served(
+            &cluster.gateway().http(),
+            &format!("/v2/{repo}/blobs/{digest}"),
+        )?;
     }
     Ok(())
 }
@@ -309,7 +335,10 @@ fn big_blob_on_disk(cluster: &Cluster, repo: &str, size: usize) -> Result<String
     )?
     .check()?
     .stdout_text();
-    let hex = sum.split_whitespace().next().context("sha256sum printed nothing")?;
+    let hex = sum
+        .split_whitespace()
+        .next()
+        .context("sha256sum printed nothing")?;
     std::fs::rename(&staged, blobs.join(hex))?;
     Ok(format!("sha256:{hex}"))
 }
@@ -319,22 +348,46 @@ fn big_blob_on_disk(cluster: &Cluster, repo: &str, size: usize) -> Result<String
 /// write the terminating chunk itself, nor end the HTTP/2 stream cleanly.
 #[test]
 fn a_members_chunked_answer_that_breaks_off_aborts_the_download() -> Result<()> {
-    let member = BreakingMember::start()?;
+    // No real node breaks off mid-chunk: a fake member sends one chunk and
+    // closes without the terminating one.
+    const SENT: usize = 4096;
+    let member = FakeMember::start(|mut exchange| {
+        exchange.send(b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n")?;
+        exchange.send(format!("{SENT:x}\r\n").as_bytes())?;
+        exchange.send(&[b'x'; SENT])?;
+        exchange.send(b"\r\n")
+    })?;
     let gateway = Gateway::builder().members(&[member.host_port()]).start()?;
     wait_until_served(&gateway.http(), "/v2/")?;
     let work = TempDir::new()?;
-    let url = format!("{}/v2/broken/blobs/sha256:{}", gateway.url(), "a".repeat(64));
+    let url = format!(
+        "{}/v2/broken/blobs/sha256:{}",
+        gateway.url(),
+        "a".repeat(64)
+    );
     let aborts = format!(
         "flotilla_gateway_upstream_body_aborts_total{{member=\"{}\"",
         member.host_port()
     );
-    for (i, protocol) in ["--http1.1", "--http2-prior-knowledge"].into_iter().enumerate() {
+    for (i, protocol) in ["--http1.1", "--http2-prior-knowledge"]
+        .into_iter()
+        .enumerate()
+    {
         let out = work.path().join(format!("pulled-{i}"));
-        let status = wait(&mut curl_to_file(&url, &out, protocol)?, Duration::from_secs(20))?;
+        let status = wait(
+            &mut curl_to_file(&url, &out, protocol)?,
+            Duration::from_secs(20),
+        )?;
         let got = std::fs::metadata(&out).map_or(0, |m| m.len());
-        ensure!(!status.success(), "{protocol}: curl exited {status} with {got} bytes");
-        ensure!(got <= BreakingMember::SENT as u64, "{protocol}: got {got} bytes");
-        ensure!(gateway.metric(&aborts)? == (i + 1) as f64, "{protocol}: not counted");
+        ensure!(
+            !status.success(),
+            "{protocol}: curl exited {status} with {got} bytes"
+        );
+        ensure!(got <= SENT as u64, "{protocol}: got {got} bytes");
+        ensure!(
+            gateway.metric(&aborts)? == (i + 1) as f64,
+            "{protocol}: not counted"
+        );
     }
     Ok(())
 }
@@ -378,59 +431,10 @@ fn wait_until_served(http: &Registry, path: &str) -> Result<()> {
         if status == 200 {
             return Ok(());
         }
-        ensure!(Instant::now() < deadline, "{path} still answers {status} after 5 s");
+        ensure!(
+            Instant::now() < deadline,
+            "{path} still answers {status} after 5 s"
+        );
         thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A fake member, for a fault a real node cannot make: `/v2/` answers 200
-/// (so probes find it up); anything else answers 200 chunked, sends
-/// [`BreakingMember::SENT`] bytes in one chunk and closes without the
-/// terminating chunk.
-struct BreakingMember {
-    port: u16,
-}
-
-impl BreakingMember {
-    const SENT: usize = 4096;
-
-    fn start() -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        thread::spawn(move || {
-            for stream in listener.incoming().map_while(Result::ok) {
-                thread::spawn(move || Self::serve(stream));
-            }
-        });
-        Ok(Self { port })
-    }
-
-    fn host_port(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn serve(mut stream: TcpStream) -> std::io::Result<()> {
-        let mut reader = BufReader::new(stream.try_clone()?);
-        loop {
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line)? == 0 {
-                return Ok(());
-            }
-            let mut line = String::new();
-            while reader.read_line(&mut line)? > 2 {
-                line.clear();
-            }
-            if request_line.starts_with("GET /v2/ ") || request_line.starts_with("HEAD /v2/ ") {
-                stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")?;
-                continue;
-            }
-            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n";
-            stream.write_all(head.as_bytes())?;
-            stream.write_all(format!("{:x}\r\n", Self::SENT).as_bytes())?;
-            stream.write_all(&[b'x'; Self::SENT])?;
-            stream.write_all(b"\r\n")?;
-            // The member dies here: the connection closes with no terminating chunk.
-            return stream.flush();
-        }
     }
 }
