@@ -315,6 +315,53 @@ fn a_member_killed_mid_pull_aborts_the_download_over_http1_and_http2() -> Result
     Ok(())
 }
 
+/// A member that hangs mid-answer (SIGSTOP) used to hold the client's
+/// download open forever: bodies had no stall bound. Now the gateway
+/// aborts the download once the member has sent nothing for
+/// `timeouts.bodyStall`, and counts the stall against the member.
+#[test]
+fn a_member_that_hangs_mid_pull_has_the_download_aborted_at_the_stall_bound() -> Result<()> {
+    let cluster = Cluster::builder()
+        .nodes(1)
+        .gateway(|g| g.body_stall(Duration::from_secs(1)))
+        .start()?;
+    let member = cluster.member(0).host_port();
+    let digest = big_blob_on_disk(&cluster, "pull/stalled", 64 << 20)?;
+    let url = format!("{}/v2/pull/stalled/blobs/{digest}", cluster.gateway().url());
+    let work = TempDir::new()?;
+    let out = work.path().join("pulled");
+    let mut curl = curl_to_file(&url, &out, "--http1.1")?;
+    let started = Instant::now();
+    while std::fs::metadata(&out).map_or(0, |m| m.len()) < 4 << 20 {
+        ensure!(
+            started.elapsed() < Duration::from_secs(20),
+            "the pull did not start"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+
+    cluster.member(0).pause()?;
+    let paused = Instant::now();
+    let status = wait(&mut curl, Duration::from_secs(20));
+    let took = paused.elapsed();
+    cluster.member(0).resume()?;
+
+    let status = status?;
+    ensure!(!status.success(), "curl exited {status}");
+    ensure!(
+        took < Duration::from_secs(8),
+        "aborted {took:?} after the member hung"
+    );
+    let stalls = format!(
+        "flotilla_gateway_upstream_body_aborts_total{{member=\"{member}\",cause=\"stall\"}}"
+    );
+    ensure!(
+        cluster.gateway().metric(&stalls)? == 1.0,
+        "the stall was not counted"
+    );
+    Ok(())
+}
+
 /// Puts a blob of `size` bytes into `repo` on member 0, a node, straight
 /// into its storage: a debug node hashing a large upload takes many seconds.
 fn big_blob_on_disk(cluster: &Cluster, repo: &str, size: usize) -> Result<String> {
