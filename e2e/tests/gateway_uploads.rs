@@ -249,6 +249,50 @@ fn a_stalled_client_body_is_cut_at_the_stall_bound_and_the_member_stays_up() -> 
     ensure_member_not_blamed(&cluster, repo, "stall")
 }
 
+/// A member that stops taking an upload (SIGSTOP) is cut off at the stall
+/// bound with a 504 naming it, not held until the response timeout.
+#[test]
+fn a_member_that_stops_taking_an_upload_gets_a_504_naming_it_at_the_stall_bound() -> Result<()> {
+    let cluster = Cluster::builder()
+        .nodes(1)
+        .gateway(|g| {
+            g.body_stall(Duration::from_secs(1))
+                .response(Duration::from_secs(60))
+                // Probes slow to give up, so the stall bound is what cuts.
+                .probe(Duration::from_secs(10))
+        })
+        .start()?;
+    let member = cluster.member(0).host_port();
+    let session = open_session(&cluster, "uploads/unread")?;
+    let http = cluster.gateway().http();
+    let url = format!(
+        "{session}{}digest=sha256:{}",
+        separator(&session),
+        "0".repeat(64)
+    );
+
+    cluster.member(0).pause()?;
+    let started = Instant::now();
+    let answer = http
+        .put(&url)
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![1_u8; 64 << 20])
+        .send();
+    let took = started.elapsed();
+    cluster.member(0).resume()?;
+
+    let answer = answer?;
+    assert_eq!(answer.status(), 504);
+    let body: serde_json::Value = answer.json()?;
+    assert_eq!(
+        body["errors"][0]["detail"]["member"],
+        member.as_str(),
+        "{body}"
+    );
+    assert!(took < Duration::from_secs(5), "cut after {took:?}");
+    Ok(())
+}
+
 /// A client's malformed chunked body used to come back as 503 "member
 /// unavailable" and count as a member failure. It is the client's error
 /// now (400), and the member is not blamed.

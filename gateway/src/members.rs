@@ -190,8 +190,13 @@ impl Members {
     /// body, and either side's body may stall `timeouts.bodyStall`. A request
     /// body that fails or stalls on the sender's side is the sender's error
     /// ([`GatewayError::ClientBody`], [`GatewayError::ClientStalled`]) and
-    /// leaves the member's health and failure counts alone. The hop header is
-    /// added here, for every request.
+    /// leaves the member's health and failure counts alone. A member that
+    /// answers before the body ends (413, 401) has its answer returned at
+    /// once: hyper's HTTP/1.1 client reads before it writes and hands over a
+    /// response head as soon as it arrives, while the body keeps streaming.
+    /// (Only a reset that reaches the gateway before the answer is read loses
+    /// it, which a member closing gracefully avoids.) The hop header is added
+    /// here, for every request.
     pub(crate) async fn send(
         &self,
         index: usize,
