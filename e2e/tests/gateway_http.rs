@@ -163,19 +163,24 @@ fn idle_connections_to_members_are_closed_after_the_pool_idle_timeout() -> Resul
     let http = cluster.gateway().http();
     let work = tempfile::TempDir::new()?;
     let file = work.path().join("blob");
-    let blob = seeded_bytes("held open while it uploads", 1 << 20);
+    let blob = seeded_bytes("held open while it uploads", 2 << 20);
     std::fs::write(&file, &blob)?;
     let digest = sha256_digest(&blob);
-    let uploads: Vec<std::process::Child> = (0..12)
-        .map(|i| -> Result<_> {
-            let repo = format!("pool/r{i}");
-            let start = http.post(&format!("/v2/{repo}/blobs/uploads/")).send()?;
+    let urls = (0..12)
+        .map(|i| -> Result<String> {
+            let start = http.post(&format!("/v2/pool/r{i}/blobs/uploads/")).send()?;
             let session = expect_status(start, 202, "POST")?.headers()["location"]
                 .to_str()?
                 .to_owned();
             let sep = if session.contains('?') { '&' } else { '?' };
-            // Slow enough that all twelve are in flight together.
-            Ok(std::process::Command::new("curl")
+            Ok(http.url(&format!("{session}{sep}digest={digest}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // Two seconds each, started together: all twelve are in flight at once.
+    let mut uploads = urls
+        .iter()
+        .map(|url| {
+            std::process::Command::new("curl")
                 .args([
                     "-sS",
                     "-f",
@@ -188,18 +193,29 @@ fn idle_connections_to_members_are_closed_after_the_pool_idle_timeout() -> Resul
                     "-T",
                 ])
                 .arg(&file)
-                .arg(http.url(&format!("{session}{sep}digest={digest}")))
-                .spawn()?)
+                .arg(url)
+                .spawn()
         })
-        .collect::<Result<_>>()?;
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut open = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while uploads
+        .iter_mut()
+        .any(|u| u.try_wait().is_ok_and(|s| s.is_none()))
+    {
+        if Instant::now() > deadline {
+            uploads.iter_mut().for_each(|u| drop(u.kill()));
+            anyhow::bail!("the uploads did not finish within 30 s");
+        }
+        open = open.max(established_to(member_port)?);
+        thread::sleep(Duration::from_millis(50));
+    }
     for mut upload in uploads {
         assert!(upload.wait()?.success(), "an upload failed");
     }
-
-    let open = established_to(member_port)?;
     assert!(
         open >= 12,
-        "only {open} connections to the member after 12 uploads at once"
+        "at most {open} connections to the member during 12 uploads at once"
     );
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut left = open;
