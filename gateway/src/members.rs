@@ -185,7 +185,8 @@ impl Members {
     /// Sends a request to member `index` and waits for its answer's head.
     ///
     /// Fails fast if the member is known to be down, and at once when it is
-    /// marked down meanwhile; marks it down on a connection failure. The
+    /// marked down while the answer is awaited (the body sent); marks it down
+    /// on a connection failure. The
     /// answer is awaited `timeouts.response` from the end of the request
     /// body, and either side's body may stall `timeouts.bodyStall`. A request
     /// body that fails or stalls on the sender's side is the sender's error
@@ -216,19 +217,29 @@ impl Members {
             .insert(HOP_HEADER, http::HeaderValue::from_static("1"));
         let (body, turns) = Outbound::new(body);
         let req = Request::from_parts(parts, body.boxed());
+        let exchange = self.client.request(req);
         let late = body::overdue(turns.clone(), self.body_stall, self.response_timeout);
-        let failure = tokio::select! {
-            answer = self.client.request(req) => match answer {
-                Ok(resp) => return Ok(resp),
-                Err(e) if *turns.borrow() == Turn::SenderFailed => {
-                    self.metrics.request_body_failure("error");
-                    return Err(GatewayError::ClientBody { reason: error_chain(&e) });
+        tokio::pin!(exchange, late, marked_down);
+        let mut heeding_down = true;
+        let failure = loop {
+            tokio::select! {
+                answer = &mut exchange => match answer {
+                    Ok(resp) => return Ok(resp),
+                    Err(e) if *turns.borrow() == Turn::SenderFailed => {
+                        self.metrics.request_body_failure("error");
+                        return Err(GatewayError::ClientBody { reason: error_chain(&e) });
+                    }
+                    Err(e) => return Err(self.failed(index, &e)),
+                },
+                late = &mut late => break late,
+                () = &mut marked_down, if heeding_down => {
+                    // A body still moving is left to the stall bound, so one
+                    // failed probe does not cut an upload the member is taking.
+                    if matches!(*turns.borrow(), Turn::Answer(_)) {
+                        return Err(unavailable(member, "marked down by health checks while its answer was awaited".into()));
+                    }
+                    heeding_down = false;
                 }
-                Err(e) => return Err(self.failed(index, &e)),
-            },
-            late = late => late,
-            () = marked_down => {
-                return Err(unavailable(member, "marked down by health checks while its answer was awaited".into()));
             }
         };
         let after = self.body_stall;
