@@ -285,15 +285,7 @@ fn a_member_killed_mid_pull_aborts_the_download_over_http1_and_http2() -> Result
         .enumerate()
     {
         let out = work.path().join(format!("pulled-{i}"));
-        let mut curl = curl_to_file(&url, &out, protocol)?;
-        let started = Instant::now();
-        while std::fs::metadata(&out).map_or(0, |m| m.len()) < 4 << 20 {
-            ensure!(
-                started.elapsed() < Duration::from_secs(20),
-                "{protocol}: the pull did not start"
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
+        let mut curl = pull_under_way(&url, &out, protocol)?;
         cluster.member_mut(0).kill()?;
         let status = wait(&mut curl, Duration::from_secs(20))?;
         let got = std::fs::metadata(&out)?.len();
@@ -330,15 +322,7 @@ fn a_member_that_hangs_mid_pull_has_the_download_aborted_at_the_stall_bound() ->
     let url = format!("{}/v2/pull/stalled/blobs/{digest}", cluster.gateway().url());
     let work = TempDir::new()?;
     let out = work.path().join("pulled");
-    let mut curl = curl_to_file(&url, &out, "--http1.1")?;
-    let started = Instant::now();
-    while std::fs::metadata(&out).map_or(0, |m| m.len()) < 4 << 20 {
-        ensure!(
-            started.elapsed() < Duration::from_secs(20),
-            "the pull did not start"
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
+    let mut curl = pull_under_way(&url, &out, "--http1.1")?;
 
     cluster.member(0).pause()?;
     let paused = Instant::now();
@@ -434,6 +418,20 @@ fn a_members_chunked_answer_that_breaks_off_aborts_the_download() -> Result<()> 
         );
     }
     Ok(())
+}
+
+/// curl pulling `url` into `out` with `protocol`, once 4 MiB have arrived.
+fn pull_under_way(url: &str, out: &Path, protocol: &str) -> Result<Child> {
+    let mut curl = curl_to_file(url, out, protocol)?;
+    let started = Instant::now();
+    while std::fs::metadata(out).map_or(0, |m| m.len()) < 4 << 20 {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = curl.kill();
+            bail!("{protocol}: the pull of {url} did not start");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    Ok(curl)
 }
 
 /// `curl URL -o out` with `protocol`, started in the background.
