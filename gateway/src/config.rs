@@ -126,8 +126,8 @@ pub struct Timeouts {
     /// from the end of the request body, so a slow upload never counts
     /// against it; default 60s (zot hashes a whole upload again when its
     /// closing `PUT` arrives, seconds per GiB). Over it: 504 naming the
-    /// member. A member marked down by probes fails its waiting requests at
-    /// once with a 503 naming it.
+    /// member. A member marked down by probes fails the requests awaiting
+    /// its answer at once with a 503 naming it.
     #[serde(deserialize_with = "duration")]
     pub response: Duration,
     /// Longest pause between bytes of a body, either way; default 60s. A
@@ -387,6 +387,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("timeouts.connect"), "{err}");
+        let zero = OK.replace(r#""http""#, r#""timeouts":{"bodyStall":"0s"},"http""#);
+        let err = Config::parse(&zero)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("timeouts") && err.contains("bodyStall"),
+            "{err}"
+        );
         let err = Config::parse(r#"{"cluster":{"member":[]}}"#)
             .unwrap_err()
             .to_string();
