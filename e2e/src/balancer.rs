@@ -634,16 +634,7 @@ fn pull_once(http: &Registry, repo: &str, tag: &str) -> Result<usize> {
 
 /// How many requests `gateway` has answered, by its own `/metrics`.
 pub fn requests_served(gateway: &crate::Gateway) -> Result<f64> {
-    let text = gateway.http().get("/metrics").send()?.text()?;
-    text.lines()
-        .filter(|line| line.starts_with("flotilla_gateway_requests_total{"))
-        .map(|line| {
-            line.rsplit(' ')
-                .next()
-                .and_then(|v| v.parse::<f64>().ok())
-                .with_context(|| format!("unparsable sample {line}"))
-        })
-        .sum()
+    gateway.metric("flotilla_gateway_requests_total{")
 }
 
 /// `GATEWAY_1_ADDR`, `GATEWAY_2_ADDR`, … in the order they first appear in `text`.

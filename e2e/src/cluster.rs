@@ -48,6 +48,12 @@ impl<'a> ClusterBuilder<'a> {
         self
     }
 
+    /// Other gateway options (timeouts), applied to the builder.
+    pub fn gateway(mut self, options: impl FnOnce(GatewayBuilder) -> GatewayBuilder) -> Self {
+        self.gateway = options(self.gateway);
+        self
+    }
+
     /// `size` unmodified `docker-registry` (distribution 2.8) members.
     pub fn distribution(mut self, size: usize) -> Self {
         self.size = size;
@@ -299,6 +305,22 @@ impl Member {
             Self::Node(node) => node.kill(),
             Self::TlsNode(node) => node.kill(),
             Self::Distribution(registry) => registry.kill(),
+        }
+    }
+
+    /// Freezes the member with SIGSTOP, as a hung VM would (nodes only).
+    pub fn pause(&self) -> Result<()> {
+        match self {
+            Self::Node(node) => node.pause(),
+            _ => bail!("pausing this kind of member is not supported by the harness"),
+        }
+    }
+
+    /// Thaws a paused member with SIGCONT.
+    pub fn resume(&self) -> Result<()> {
+        match self {
+            Self::Node(node) => node.resume(),
+            _ => bail!("pausing this kind of member is not supported by the harness"),
         }
     }
 

@@ -131,12 +131,17 @@ fn unassigned_range() -> (u16, u16) {
 
 /// Sends SIGTERM, as an orchestrator stopping the process would.
 pub(crate) fn terminate(child: &Child) -> Result<()> {
+    signal(child, "TERM")
+}
+
+/// Sends `SIG<name>` (`TERM`, `STOP`, `CONT`) to `child`.
+pub(crate) fn signal(child: &Child, name: &str) -> Result<()> {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{name}"), &child.id().to_string()])
         .status()
-        .context("running kill -TERM")?;
+        .with_context(|| format!("running kill -{name}"))?;
     if !status.success() {
-        bail!("kill -TERM {} failed: {status}", child.id());
+        bail!("kill -{name} {} failed: {status}", child.id());
     }
     Ok(())
 }

@@ -98,6 +98,30 @@ impl GatewayBuilder {
         self
     }
 
+    /// `timeouts.response`: the wait for a member's answer after the request body ends (default 60 s).
+    pub fn response(self, response: Duration) -> Self {
+        self.timeout("timeouts.response", response)
+    }
+
+    /// `timeouts.bodyStall`: the longest pause of a body, either way (default 60 s).
+    pub fn body_stall(self, stall: Duration) -> Self {
+        self.timeout("timeouts.bodyStall", stall)
+    }
+
+    /// `timeouts.poolIdle`: how long an unused connection to a member is kept (default 90 s).
+    pub fn pool_idle(self, idle: Duration) -> Self {
+        self.timeout("timeouts.poolIdle", idle)
+    }
+
+    /// `timeouts.probe`: how long one health probe may take (default 1 s).
+    pub fn probe(self, probe: Duration) -> Self {
+        self.timeout("timeouts.probe", probe)
+    }
+
+    fn timeout(self, key: &'static str, value: Duration) -> Self {
+        self.setting(key, json!(format!("{}ms", value.as_millis())))
+    }
+
     /// The config file's JSON, as the gateway will read it.
     pub fn config(&self) -> Value {
         let mut http = json!({ "address": "127.0.0.1", "port": self.port.to_string() });
@@ -256,6 +280,18 @@ impl Gateway {
     /// The gateway's log so far (stderr, plus any stdout after the first line).
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The value of the `/metrics` sample whose series starts with `series`
+    /// (`flotilla_gateway_upstream_errors_total{member="…"`), summed over the
+    /// rest of its labels; 0 when there is none.
+    pub fn metric(&self, series: &str) -> Result<f64> {
+        let text = self.http().get("/metrics").send()?.text()?;
+        Ok(text
+            .lines()
+            .filter(|line| line.starts_with(series))
+            .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum())
     }
 
     /// The temp dir holding config and log.

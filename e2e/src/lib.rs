@@ -19,6 +19,7 @@
 //! - `settings`: dotted-key overrides of a config, behind the builders' `setting`.
 //! - [`gateway`]: one `flotilla-gateway` process in front of members ([`Gateway`]).
 //! - [`cluster`]: N members behind a gateway, and where each repository must land ([`Cluster`]).
+//! - [`fake_member`]: a member that misbehaves on purpose, for faults a real node cannot make ([`FakeMember`]).
 //! - [`distribution`]: one `docker-registry` process, a node Flotilla did not write ([`Distribution`]).
 //! - [`pki`]: a test CA with server and client certificates ([`TestPki`]).
 //! - [`tls_node`]: a `flotilla-node` serving HTTPS and requiring client certificates ([`TlsNode`]).
@@ -37,6 +38,7 @@ pub mod conns;
 pub mod daemon;
 pub mod distribution;
 pub mod env;
+pub mod fake_member;
 pub mod gateway;
 pub mod http;
 pub mod layout;
@@ -53,6 +55,7 @@ pub use clients::oras::{Oras, Push};
 pub use clients::{skopeo::Skopeo, umoci::Umoci};
 pub use cluster::{push_small_image, Cluster, Member, SmallImage};
 pub use distribution::Distribution;
+pub use fake_member::FakeMember;
 pub use gateway::Gateway;
 pub use http::Registry;
 pub use layout::{oci_ref, Descriptor, Layout, Platform};

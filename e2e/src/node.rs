@@ -147,6 +147,24 @@ impl Node {
         Ok(())
     }
 
+    /// Freezes the process with SIGSTOP, as a hung VM would: its port still
+    /// accepts connections (the kernel does), but nothing answers.
+    pub fn pause(&self) -> Result<()> {
+        self.signal("STOP")
+    }
+
+    /// Thaws a [`Node::pause`]d process with SIGCONT.
+    pub fn resume(&self) -> Result<()> {
+        self.signal("CONT")
+    }
+
+    fn signal(&self, name: &str) -> Result<()> {
+        match &self.child {
+            Some(child) => daemon::signal(child, name),
+            None => anyhow::bail!("flotilla-node is not running"),
+        }
+    }
+
     /// Starts the node again on the same data dir and the same port, which
     /// stays free meanwhile: it is below the ephemeral range ([`daemon::free_port`]).
     pub fn restart(&mut self) -> Result<()> {

@@ -141,3 +141,106 @@ fn readyz_turns_503_once_no_member_is_reachable() -> Result<()> {
     );
     Ok(())
 }
+
+/// The upstream pool had no timer, so its idle timeout never ran: 1,083
+/// connections to members stayed open after a load test. Twelve uploads
+/// at once open twelve connections to the member; with `poolIdle` at 1 s
+/// they are closed soon after, but for the one the probes keep using.
+#[test]
+fn idle_connections_to_members_are_closed_after_the_pool_idle_timeout() -> Result<()> {
+    flotilla_e2e::process::require_tool("curl")?;
+    let cluster = Cluster::builder()
+        .nodes(1)
+        .gateway(|g| g.pool_idle(Duration::from_secs(1)))
+        .start()?;
+    let member_port: u16 = cluster
+        .member(0)
+        .host_port()
+        .rsplit_once(':')
+        .context("port")?
+        .1
+        .parse()?;
+    let http = cluster.gateway().http();
+    let work = tempfile::TempDir::new()?;
+    let file = work.path().join("blob");
+    let blob = seeded_bytes("held open while it uploads", 2 << 20);
+    std::fs::write(&file, &blob)?;
+    let digest = sha256_digest(&blob);
+    let urls = (0..12)
+        .map(|i| -> Result<String> {
+            let start = http.post(&format!("/v2/pool/r{i}/blobs/uploads/")).send()?;
+            let session = expect_status(start, 202, "POST")?.headers()["location"]
+                .to_str()?
+                .to_owned();
+            let sep = if session.contains('?') { '&' } else { '?' };
+            Ok(http.url(&format!("{session}{sep}digest={digest}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // Two seconds each, started together: all twelve are in flight at once.
+    let mut uploads = urls
+        .iter()
+        .map(|url| {
+            std::process::Command::new("curl")
+                .args([
+                    "-sS",
+                    "-f",
+                    "--limit-rate",
+                    "1M",
+                    "-X",
+                    "PUT",
+                    "-o",
+                    "/dev/null",
+                    "-T",
+                ])
+                .arg(&file)
+                .arg(url)
+                .spawn()
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut open = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while uploads
+        .iter_mut()
+        .any(|u| u.try_wait().is_ok_and(|s| s.is_none()))
+    {
+        if Instant::now() > deadline {
+            uploads.iter_mut().for_each(|u| drop(u.kill()));
+            anyhow::bail!("the uploads did not finish within 30 s");
+        }
+        open = open.max(established_to(member_port)?);
+        thread::sleep(Duration::from_millis(50));
+    }
+    for mut upload in uploads {
+        assert!(upload.wait()?.success(), "an upload failed");
+    }
+    assert!(
+        open >= 12,
+        "at most {open} connections to the member during 12 uploads at once"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut left = open;
+    while left > 2 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+        left = established_to(member_port)?;
+    }
+    assert!(
+        left <= 2,
+        "{left} of {open} connections still open 5 s after the uploads"
+    );
+    Ok(())
+}
+
+/// Established IPv4 TCP connections to `port` (from any local port), per the kernel.
+fn established_to(port: u16) -> Result<usize> {
+    let table = std::fs::read_to_string("/proc/net/tcp")?;
+    let remote = format!(":{port:04X}");
+    Ok(table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl, local_address, rem_address, st (01 is ESTABLISHED), …
+            fields.len() > 3 && fields[2].ends_with(&remote) && fields[3] == "01"
+        })
+        .count())
+}

@@ -6,7 +6,8 @@
 //!   "cluster": {"members": ["10.0.0.1:5000", "10.0.0.2:5000"], "hashKey": "loremipsumdolors",
 //!               "tls": {"cacert": "…", "cert": "…", "key": "…"}},
 //!   "placement": "rendezvous",
-//!   "timeouts": {"connect": "3s", "fanOut": "30s", "probeInterval": "2s", "drain": "30s"},
+//!   "timeouts": {"connect": "3s", "response": "60s", "bodyStall": "60s", "poolIdle": "90s",
+//!                "fanOut": "30s", "probeInterval": "2s", "drain": "30s"},
 //!   "limits": {"mergedBodyBytes": 67108864},
 //!   "onMemberFailure": "fail",
 //!   "metaDB": "per-node"
@@ -123,10 +124,26 @@ pub struct Timeouts {
     /// Connecting to a member; default 3s. A dead member costs at most this.
     #[serde(deserialize_with = "duration")]
     pub connect: Duration,
-    /// Waiting for a member's response headers on a proxied request; default
-    /// 5m (pushes of large manifests and slow disks). Bodies stream without limit.
+    /// Waiting for a member to start answering (its response head), counted
+    /// from the end of the request body, so a slow upload never counts
+    /// against it; default 60s (zot hashes a whole upload again when its
+    /// closing `PUT` arrives, seconds per GiB). Over it: 504 naming the
+    /// member. A member marked down by probes fails the requests awaiting
+    /// its answer at once with a 503 naming it.
     #[serde(deserialize_with = "duration")]
     pub response: Duration,
+    /// Longest pause between bytes of a body, either way; default 60s. A
+    /// client whose request body stalls gets 408 (its fault: the member's
+    /// health is untouched); a member that stops taking a request body gets
+    /// the request a 504 naming it; a member whose answer stalls mid-body has
+    /// the client's response aborted. Bodies of any length stream as long
+    /// as bytes keep moving.
+    #[serde(deserialize_with = "duration")]
+    pub body_stall: Duration,
+    /// How long an unused connection to a member is kept for reuse before
+    /// it is closed; default 90s.
+    #[serde(deserialize_with = "duration")]
+    pub pool_idle: Duration,
     /// A whole fan-out (catalog, search) including every member's pages; default 30s.
     #[serde(deserialize_with = "duration")]
     pub fan_out: Duration,
@@ -160,7 +177,9 @@ impl Default for Timeouts {
         let listener = flotilla_node::listener::Limits::default();
         Self {
             connect: Duration::from_secs(3),
-            response: Duration::from_secs(300),
+            response: Duration::from_secs(60),
+            body_stall: Duration::from_secs(60),
+            pool_idle: Duration::from_secs(90),
             fan_out: Duration::from_secs(30),
             probe_interval: Duration::from_secs(2),
             probe: Duration::from_secs(1),
@@ -279,10 +298,21 @@ impl Config {
                 });
             }
         }
-        if self.timeouts.request_header.is_zero() || self.timeouts.idle.is_zero() {
+        let t = &self.timeouts;
+        if [
+            t.connect,
+            t.response,
+            t.body_stall,
+            t.probe,
+            t.probe_interval,
+            t.request_header,
+            t.idle,
+        ]
+        .contains(&Duration::ZERO)
+        {
             return Err(ConfigError::Invalid {
                 key: "timeouts",
-                message: "requestHeader and idle must be greater than 0".into(),
+                message: "connect, response, bodyStall, probe, probeInterval, requestHeader and idle must be longer than 0s".into(),
             });
         }
         let l = &self.limits;
@@ -341,7 +371,7 @@ mod tests {
     fn flotilla_keys_parse() {
         let cfg = Config::parse(
             r#"{"cluster":{"members":["a:1"],"hashKey":"0123456789abcdef"},"placement":"zot",
-                "timeouts":{"connect":"250ms","fanOut":"1m"},"onMemberFailure":"partial","metaDB":"shared"}"#,
+                "timeouts":{"connect":"250ms","fanOut":"1m","response":"20s","bodyStall":"5s","poolIdle":"1s"},"onMemberFailure":"partial","metaDB":"shared"}"#,
         )
         .unwrap()
         .validate()
@@ -349,6 +379,9 @@ mod tests {
         assert_eq!(cfg.placement, Placement::Zot);
         assert_eq!(cfg.timeouts.connect, Duration::from_millis(250));
         assert_eq!(cfg.timeouts.fan_out, Duration::from_secs(60));
+        assert_eq!(cfg.timeouts.response, Duration::from_secs(20));
+        assert_eq!(cfg.timeouts.body_stall, Duration::from_secs(5));
+        assert_eq!(cfg.timeouts.pool_idle, Duration::from_secs(1));
         assert_eq!(cfg.on_member_failure, OnMemberFailure::Partial);
         assert_eq!(cfg.meta_db, MetaDb::Shared);
     }
@@ -380,6 +413,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("timeouts.connect"), "{err}");
+        let zero = OK.replace(r#""http""#, r#""timeouts":{"bodyStall":"0s"},"http""#);
+        let err = Config::parse(&zero)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("timeouts") && err.contains("bodyStall"),
+            "{err}"
+        );
         let err = Config::parse(r#"{"cluster":{"member":[]}}"#)
             .unwrap_err()
             .to_string();

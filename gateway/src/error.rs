@@ -18,6 +18,16 @@ pub enum GatewayError {
     /// The member accepted the connection but did not answer in time.
     #[error("member {member} did not answer within {after:?}")]
     MemberTimeout { member: String, after: Duration },
+    /// The member stopped taking the request body for the stall bound.
+    #[error("member {member} took no byte of the request body for {after:?}")]
+    MemberStalled { member: String, after: Duration },
+    /// The client's request body failed: malformed, or cut short by a
+    /// disconnect. The client's error, not a member's.
+    #[error("the request body could not be read: {reason}")]
+    ClientBody { reason: String },
+    /// The client sent no byte of its request body for the stall bound.
+    #[error("the request body stalled: no byte for {after:?}")]
+    ClientStalled { after: Duration },
     /// The member answered something the gateway cannot use (a fan-out page
     /// that is not JSON, over the size limit, a Link to another host).
     #[error("member {member} answered badly: {reason}")]
@@ -59,7 +69,9 @@ impl GatewayError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::MemberUnavailable { .. } | Self::NoMember => StatusCode::SERVICE_UNAVAILABLE,
-            Self::MemberTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::MemberTimeout { .. } | Self::MemberStalled { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::ClientBody { .. } => StatusCode::BAD_REQUEST,
+            Self::ClientStalled { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::BadMember { .. } => StatusCode::BAD_GATEWAY,
             Self::Loop => StatusCode::LOOP_DETECTED,
             Self::Oci(status, _) => *status,
@@ -71,13 +83,14 @@ impl GatewayError {
         match self {
             Self::MemberUnavailable { member, .. }
             | Self::MemberTimeout { member, .. }
+            | Self::MemberStalled { member, .. }
             | Self::BadMember { member, .. } => Some(member),
             _ => None,
         }
     }
 
     /// `{"errors":[…]}` in the OCI shape. The codes beyond the spec's own
-    /// (`UNAVAILABLE`, `TIMEOUT`, `LOOP_DETECTED`) follow its pattern, and
+    /// (`UNAVAILABLE`, `TIMEOUT`, `BODY_INVALID`, `LOOP_DETECTED`) follow its pattern, and
     /// `detail.member` names the member so an operator knows where to look.
     pub(crate) fn body(&self) -> Vec<u8> {
         let value = match self {
@@ -87,7 +100,11 @@ impl GatewayError {
                     Self::MemberUnavailable { .. } | Self::NoMember => {
                         ("UNAVAILABLE", "registry member unavailable")
                     }
-                    Self::MemberTimeout { .. } => ("TIMEOUT", "registry member timed out"),
+                    Self::MemberTimeout { .. } | Self::MemberStalled { .. } => {
+                        ("TIMEOUT", "registry member timed out")
+                    }
+                    Self::ClientBody { .. } => ("BODY_INVALID", "request body could not be read"),
+                    Self::ClientStalled { .. } => ("TIMEOUT", "request body stalled"),
                     Self::BadMember { .. } => ("UNAVAILABLE", "registry member answered badly"),
                     _ => ("LOOP_DETECTED", "request loop detected"),
                 };

@@ -114,7 +114,7 @@ impl Gateway {
         let result = async {
             let up = proxy::upstream_request(&self.members, index, client, req)?;
             let resp = self.members.send(index, up).await?;
-            Ok(proxy::client_response(&self.members, &origin, resp))
+            Ok(proxy::relay(&self.members, index, &origin, resp))
         }
         .await;
         (result, member)

@@ -8,6 +8,7 @@
 //! - [`route`]: the route table: every request classified once, each route with one strategy. Start here.
 //! - [`gateway`]: a request's path top to bottom: classify, execute the route's strategy, record.
 //! - [`proxy`]: proxy-once; header hygiene both ways, `Location` rewriting.
+//! - [`body`]: bodies watched on their way: whose turn it is, stalls and breaks blamed on the right side.
 //! - [`catalog`]: the fanned-out, merged `/v2/_catalog`.
 //! - [`mount`]: cross-member blob mounts.
 //! - [`members`]: the pooled client to members, their health, the hop header.
@@ -21,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+mod body;
 mod catalog;
 pub mod config;
 pub mod error;

@@ -2,7 +2,13 @@
 //!
 //! Health is active (a probe of `/v2/` every `probeInterval`; 200 or 401 is
 //! alive) and passive (a connection failure marks the member down at once),
-//! so requests for a dead member's repositories fail fast instead of hanging.
+//! so requests for a dead member's repositories fail fast instead of hanging;
+//! requests already waiting on a member fail the moment it is marked down.
+//!
+//! Each exchange is bounded by turns ([`crate::body`]): the wait for an
+//! answer starts when the request body ends, either side may stall its body
+//! only so long, and a body the sender broke is the sender's failure, never
+//! counted against the member.
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,8 +19,10 @@ use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::Notify;
 
+use crate::body::{self, Outbound, Overdue, Turn};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
@@ -35,6 +43,8 @@ pub(crate) struct Member {
     /// Probes missed in a row by timing out; a member is marked down only
     /// after [`MISSES_BEFORE_DOWN`], since a busy member can be slow once.
     misses: AtomicU8,
+    /// Wakes every request waiting for this member's answer when it is marked down.
+    down: Notify,
 }
 
 /// Consecutive probe timeouts that mark a member down (a refused
@@ -69,7 +79,10 @@ impl Member {
 pub(crate) struct Members {
     list: Vec<Member>,
     client: HttpsClient,
+    /// From the end of a request body to the member's answer (`timeouts.response`).
     response_timeout: Duration,
+    /// Longest pause of a body, either way (`timeouts.bodyStall`).
+    body_stall: Duration,
     next: AtomicUsize,
     metrics: Arc<Metrics>,
 }
@@ -98,7 +111,9 @@ impl Members {
             .enable_all_versions()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
+            // Without a timer the pool never reaps idle connections.
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(config.timeouts.pool_idle)
             .pool_max_idle_per_host(1024)
             // A slow client must not let a member's bytes pile up in the
             // gateway: hyper's default lets each connection buffer ~400 KiB.
@@ -121,12 +136,14 @@ impl Members {
                 scheme,
                 health: AtomicU8::new(Health::Up as u8),
                 misses: AtomicU8::new(0),
+                down: Notify::new(),
             })
             .collect();
         Ok(Self {
             list,
             client,
             response_timeout: config.timeouts.response,
+            body_stall: config.timeouts.body_stall,
             next: AtomicUsize::new(0),
             metrics,
         })
@@ -173,49 +190,113 @@ impl Members {
             })
     }
 
-    /// Sends a request to member `index`: fails fast if the member is known to
-    /// be down, marks it down on a connection failure, and bounds the wait for
-    /// response headers. The hop header is added here, for every request.
+    /// Sends a request to member `index` and waits for its answer's head.
+    ///
+    /// Fails fast if the member is known to be down, and at once when it is
+    /// marked down while the answer is awaited (the body sent); marks it down
+    /// on a connection failure. The
+    /// answer is awaited `timeouts.response` from the end of the request
+    /// body, and either side's body may stall `timeouts.bodyStall`. A request
+    /// body that fails or stalls on the sender's side is the sender's error
+    /// ([`GatewayError::ClientBody`], [`GatewayError::ClientStalled`]) and
+    /// leaves the member's health and failure counts alone. A member that
+    /// answers before the body ends (413, 401) has its answer returned at
+    /// once: hyper's HTTP/1.1 client reads before it writes and hands over a
+    /// response head as soon as it arrives, while the body keeps streaming.
+    /// (Only a reset that reaches the gateway before the answer is read loses
+    /// it, which a member closing gracefully avoids.) The hop header is added
+    /// here, for every request.
     pub(crate) async fn send(
         &self,
         index: usize,
-        mut req: Request<UpstreamBody>,
+        req: Request<UpstreamBody>,
     ) -> Result<Response<Incoming>, GatewayError> {
         let member = &self.list[index];
+        // Registered before the health check, so a mark in between is not missed.
+        let marked_down = member.down.notified();
         match member.health() {
             Health::Up => {}
             Health::Loop => return Err(GatewayError::Loop),
-            Health::Down => {
-                return Err(GatewayError::MemberUnavailable {
-                    member: member.name.clone(),
-                    reason: "failing health checks".into(),
-                })
-            }
+            Health::Down => return Err(unavailable(member, "failing health checks".into())),
         }
-        req.headers_mut()
+        let (mut parts, body) = req.into_parts();
+        parts
+            .headers
             .insert(HOP_HEADER, http::HeaderValue::from_static("1"));
-        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
-            Ok(Ok(resp)) => Ok(resp),
-            Ok(Err(e)) => {
-                let connect = e.is_connect();
-                self.metrics
-                    .upstream_failure(&member.name, if connect { "connect" } else { "protocol" });
-                if connect {
-                    self.mark(index, Health::Down);
+        let (body, turns) = Outbound::new(body);
+        let req = Request::from_parts(parts, body.boxed());
+        let exchange = self.client.request(req);
+        let late = body::overdue(turns.clone(), self.body_stall, self.response_timeout);
+        tokio::pin!(exchange, late, marked_down);
+        let mut heeding_down = true;
+        let failure = loop {
+            tokio::select! {
+                answer = &mut exchange => match answer {
+                    Ok(resp) => return Ok(resp),
+                    Err(e) if *turns.borrow() == Turn::SenderFailed => {
+                        self.metrics.request_body_failure("error");
+                        return Err(GatewayError::ClientBody { reason: error_chain(&e) });
+                    }
+                    Err(e) => return Err(self.failed(index, &e)),
+                },
+                late = &mut late => break late,
+                () = &mut marked_down, if heeding_down => {
+                    // A body still moving is left to the stall bound, so one
+                    // failed probe does not cut an upload the member is taking.
+                    if matches!(*turns.borrow(), Turn::Answer(_)) {
+                        return Err(unavailable(member, "marked down by health checks while its answer was awaited".into()));
+                    }
+                    heeding_down = false;
                 }
-                Err(GatewayError::MemberUnavailable {
-                    member: member.name.clone(),
-                    reason: error_chain(&e),
-                })
             }
-            Err(_) => {
-                self.metrics.upstream_failure(&member.name, "timeout");
-                Err(GatewayError::MemberTimeout {
-                    member: member.name.clone(),
+        };
+        let after = self.body_stall;
+        let member = member.name.clone();
+        Err(match failure {
+            Overdue::SenderFailed => {
+                self.metrics.request_body_failure("error");
+                GatewayError::ClientBody {
+                    reason: "the request body was cut short or malformed".into(),
+                }
+            }
+            Overdue::SenderStalled => {
+                self.metrics.request_body_failure("stall");
+                GatewayError::ClientStalled { after }
+            }
+            Overdue::MemberStalled => {
+                self.metrics.upstream_failure(&member, "stall");
+                GatewayError::MemberStalled { member, after }
+            }
+            Overdue::NoAnswer => {
+                self.metrics.upstream_failure(&member, "timeout");
+                GatewayError::MemberTimeout {
+                    member,
                     after: self.response_timeout,
-                })
+                }
             }
+        })
+    }
+
+    /// A failed exchange the member is to blame for: counted, and a
+    /// connection failure marks the member down.
+    fn failed(&self, index: usize, e: &hyper_util::client::legacy::Error) -> GatewayError {
+        let member = &self.list[index];
+        let connect = e.is_connect();
+        self.metrics
+            .upstream_failure(&member.name, if connect { "connect" } else { "protocol" });
+        if connect {
+            self.mark(index, Health::Down);
         }
+        unavailable(member, error_chain(e))
+    }
+
+    /// How long a member's answer may pause between bytes before it is cut off.
+    pub(crate) fn body_stall(&self) -> Duration {
+        self.body_stall
+    }
+
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     fn mark(&self, index: usize, health: Health) {
@@ -224,7 +305,10 @@ impl Members {
         if before != health as u8 {
             match health {
                 Health::Up => tracing::info!(member = %member.name, "member is healthy again"),
-                Health::Down => tracing::warn!(member = %member.name, "member marked down"),
+                Health::Down => {
+                    tracing::warn!(member = %member.name, "member marked down");
+                    member.down.notify_waiters();
+                }
                 Health::Loop => {
                     tracing::error!(member = %member.name, "member is a Flotilla gateway: requests for it would loop")
                 }
@@ -276,6 +360,13 @@ impl Members {
             member.misses.store(0, Ordering::Relaxed);
         }
         self.mark(index, health);
+    }
+}
+
+fn unavailable(member: &Member, reason: String) -> GatewayError {
+    GatewayError::MemberUnavailable {
+        member: member.name.clone(),
+        reason,
     }
 }
 

@@ -61,7 +61,21 @@ struct PhaseLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UpstreamLabels {
     member: String,
-    /// `"connect"`, `"timeout"` or `"protocol"`.
+    /// `"connect"`, `"timeout"`, `"stall"` or `"protocol"`.
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AbortLabels {
+    member: String,
+    /// `"error"` (the answer broke: the member died or closed early) or
+    /// `"stall"` (it sent no byte for `timeouts.bodyStall`).
+    cause: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BodyFailureLabels {
+    /// `"error"` (cut short or malformed) or `"stall"`.
     kind: &'static str,
 }
 
@@ -78,6 +92,8 @@ pub(crate) struct Metrics {
     duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
     errors: Family<RouteLabels, Counter>,
     upstream_errors: Family<UpstreamLabels, Counter>,
+    upstream_body_aborts: Family<AbortLabels, Counter>,
+    request_body_failures: Family<BodyFailureLabels, Counter>,
     in_flight: Gauge,
     member_up: Family<MemberLabels, Gauge>,
     search_queries: Family<PhaseLabels, Counter>,
@@ -94,6 +110,8 @@ impl Metrics {
             duration: Family::new_with_constructor(latency_histogram),
             errors: Family::default(),
             upstream_errors: Family::default(),
+            upstream_body_aborts: Family::default(),
+            request_body_failures: Family::default(),
             in_flight: Gauge::default(),
             member_up: Family::default(),
             search_queries: Family::default(),
@@ -117,8 +135,18 @@ impl Metrics {
         );
         registry.register(
             "upstream_errors",
-            "Failed exchanges with a member, by kind: connect, timeout, protocol",
+            "Failed exchanges with a member, by kind: connect, timeout, stall, protocol",
             metrics.upstream_errors.clone(),
+        );
+        registry.register(
+            "upstream_body_aborts",
+            "Member answers that broke or stalled mid-body, so the client's response was aborted, by member and cause: error, stall",
+            metrics.upstream_body_aborts.clone(),
+        );
+        registry.register(
+            "request_body_failures",
+            "Request bodies that failed on the sender's side (a client's upload cut short, malformed or stalled; a mount's source), by kind: error, stall",
+            metrics.request_body_failures.clone(),
         );
         registry.register(
             "in_flight_requests",
@@ -196,13 +224,29 @@ impl Metrics {
         self.member_up.get_or_create(&labels).set(i64::from(up));
     }
 
-    /// One failed exchange with `member`; `kind` is `"connect"`, `"timeout"` or `"protocol"`.
+    /// One failed exchange with `member`; `kind` is `"connect"`, `"timeout"`, `"stall"` or `"protocol"`.
     pub(crate) fn upstream_failure(&self, member: &str, kind: &'static str) {
         let labels = UpstreamLabels {
             member: member.to_owned(),
             kind,
         };
         self.upstream_errors.get_or_create(&labels).inc();
+    }
+
+    /// One member answer aborted mid-body; `cause` is `"error"` or `"stall"`.
+    pub(crate) fn upstream_body_abort(&self, member: &str, cause: &'static str) {
+        let labels = AbortLabels {
+            member: member.to_owned(),
+            cause,
+        };
+        self.upstream_body_aborts.get_or_create(&labels).inc();
+    }
+
+    /// One request body the sender failed; `kind` is `"error"` or `"stall"`.
+    pub(crate) fn request_body_failure(&self, kind: &'static str) {
+        self.request_body_failures
+            .get_or_create(&BodyFailureLabels { kind })
+            .inc();
     }
 
     /// The OpenMetrics text exposition, ending in `# EOF`; serve it as

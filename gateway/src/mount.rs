@@ -4,8 +4,9 @@
 //! does the same in two steps: it checks that the client may read `D` in `F`
 //! on `F`'s owner (with the client's own credentials), then streams the blob
 //! into an upload session on the target's owner, which verifies the digest.
-//! When the source does not hold the blob, or the client may not read it,
-//! the target's owner answers, as a node would: with an upload session.
+//! When the source does not hold the blob, the client may not read it, or
+//! the source's owner is down, hung or breaks off mid-copy, the target's
+//! owner answers, as a node that cannot mount would: with an upload session.
 
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -31,71 +32,135 @@ pub(crate) async fn mount(
         return gw.forward(target, client, req).await.0;
     }
     let (parts, body) = req.into_parts();
-    let head =
-        |index: usize, method: Method, path: &str| -> Result<Request<UpstreamBody>, GatewayError> {
-            let mut up = proxy::request_head(&gw.members, index, client, &parts)?;
-            *up.method_mut() = method;
-            *up.uri_mut() = gw.members.uri(index, path)?;
-            up.headers_mut().remove(header::CONTENT_LENGTH);
-            up.headers_mut().remove(header::CONTENT_TYPE);
-            Ok(up)
-        };
-    let blob_path = format!("/v2/{from}/blobs/{digest}");
-    let source_blob = gw
-        .members
-        .send(source, head(source, Method::GET, &blob_path)?)
-        .await?;
-    if source_blob.status() != StatusCode::OK {
-        // Not there, or not readable by this client: the target decides, as a node would.
-        return gw
-            .forward(target, client, Request::from_parts(parts, body))
-            .await
-            .0;
-    }
-    // Ask the target for the blob by mount alone: 201 if it already has it,
-    // else an upload session to stream into.
-    let open = format!("/v2/{name}/blobs/uploads/?mount={digest}");
-    let session = gw
-        .members
-        .send(target, head(target, Method::POST, &open)?)
-        .await?;
-    let origin = proxy::origin(&parts.headers, &parts.uri, client);
-    match session.status() {
-        StatusCode::CREATED => return Ok(proxy::client_response(&gw.members, &origin, session)),
-        StatusCode::ACCEPTED => {}
-        _ => return Ok(proxy::client_response(&gw.members, &origin, session)),
-    }
-    let member = gw.members.get(target).name.clone();
-    let location = session
-        .headers()
-        .get(header::LOCATION)
-        .and_then(|l| l.to_str().ok())
-        .and_then(|l| l.parse::<http::Uri>().ok())
-        .ok_or_else(|| GatewayError::BadMember {
-            member: member.clone(),
-            reason: "upload session without Location".into(),
-        })?;
-    let put_path = match location.query() {
-        Some(q) => format!("{}?{q}&digest={digest}", location.path()),
-        None => format!("{}?digest={digest}", location.path()),
+    let copy = Copy {
+        gw,
+        client,
+        parts: &parts,
+        target,
+        source,
     };
-    let mut put = head(target, Method::PUT, &put_path)?;
-    if let Some(length) = source_blob.headers().get(header::CONTENT_LENGTH) {
-        put.headers_mut()
-            .insert(header::CONTENT_LENGTH, length.clone());
+    match copy.run(name, from, digest).await? {
+        Some(resp) => Ok(resp),
+        // The target decides, as a node that cannot mount would: an upload session.
+        None => {
+            gw.forward(target, client, Request::from_parts(parts, body))
+                .await
+                .0
+        }
     }
-    put.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/octet-stream"),
-    );
-    *put.body_mut() = source_blob
-        .into_body()
-        .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
-        .boxed();
-    let done = gw.members.send(target, put).await?;
-    if done.status() != StatusCode::CREATED {
-        return Ok(proxy::client_response(&gw.members, &origin, done));
+}
+
+/// One blob copied from the source's owner to the target's owner.
+struct Copy<'a> {
+    gw: &'a Gateway,
+    client: &'a Client,
+    parts: &'a http::request::Parts,
+    target: usize,
+    source: usize,
+}
+
+impl Copy<'_> {
+    /// The client's answer, or `None` when the source cannot give the blob:
+    /// it lacks it, the client may not read it, or the source is down, hung
+    /// or broke off mid-copy. Errors are the target's.
+    async fn run(
+        &self,
+        name: &str,
+        from: &str,
+        digest: &str,
+    ) -> Result<Option<Response<Body>>, GatewayError> {
+        let members = &self.gw.members;
+        let blob_path = format!("/v2/{from}/blobs/{digest}");
+        let get = self.head(self.source, Method::GET, &blob_path)?;
+        let source_blob = match members.send(self.source, get).await {
+            Ok(resp) if resp.status() == StatusCode::OK => resp,
+            Ok(_) => return Ok(None),
+            Err(err) => {
+                tracing::info!(error = %err, "mount source unavailable: the target opens an upload session");
+                return Ok(None);
+            }
+        };
+        // Ask the target for the blob by mount alone: 201 if it already has it,
+        // else an upload session to stream into.
+        let open = format!("/v2/{name}/blobs/uploads/?mount={digest}");
+        let session = members
+            .send(self.target, self.head(self.target, Method::POST, &open)?)
+            .await?;
+        let origin = proxy::origin(&self.parts.headers, &self.parts.uri, self.client);
+        if session.status() != StatusCode::ACCEPTED {
+            return Ok(Some(proxy::relay(members, self.target, &origin, session)));
+        }
+        let put = self.put(&session, &source_blob, digest)?;
+        let body = source_blob
+            .into_body()
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+            .boxed();
+        let done = match members.send(self.target, put.map(|_| body)).await {
+            Ok(done) => done,
+            // The request body here is the source's blob: its failure is the source's.
+            Err(GatewayError::ClientBody { .. } | GatewayError::ClientStalled { .. }) => {
+                tracing::info!(source = %members.get(self.source).name, "mount source broke off mid-copy: the target opens an upload session");
+                return Ok(None);
+            }
+            Err(err) => return Err(err),
+        };
+        if done.status() != StatusCode::CREATED {
+            return Ok(Some(proxy::relay(members, self.target, &origin, done)));
+        }
+        Ok(Some(created(name, digest)))
     }
+
+    /// A request to member `index` with the client's headers, for `path`.
+    fn head(
+        &self,
+        index: usize,
+        method: Method,
+        path: &str,
+    ) -> Result<Request<UpstreamBody>, GatewayError> {
+        let members = &self.gw.members;
+        let mut up = proxy::request_head(members, index, self.client, self.parts)?;
+        *up.method_mut() = method;
+        *up.uri_mut() = members.uri(index, path)?;
+        up.headers_mut().remove(header::CONTENT_LENGTH);
+        up.headers_mut().remove(header::CONTENT_TYPE);
+        Ok(up)
+    }
+
+    /// The `PUT` closing the target's upload `session` with the source's blob.
+    fn put(
+        &self,
+        session: &Response<Incoming>,
+        source_blob: &Response<Incoming>,
+        digest: &str,
+    ) -> Result<Request<UpstreamBody>, GatewayError> {
+        let location = session
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| l.parse::<http::Uri>().ok())
+            .ok_or_else(|| GatewayError::BadMember {
+                member: self.gw.members.get(self.target).name.clone(),
+                reason: "upload session without Location".into(),
+            })?;
+        let put_path = match location.query() {
+            Some(q) => format!("{}?{q}&digest={digest}", location.path()),
+            None => format!("{}?digest={digest}", location.path()),
+        };
+        let mut put = self.head(self.target, Method::PUT, &put_path)?;
+        if let Some(length) = source_blob.headers().get(header::CONTENT_LENGTH) {
+            put.headers_mut()
+                .insert(header::CONTENT_LENGTH, length.clone());
+        }
+        put.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/octet-stream"),
+        );
+        Ok(put)
+    }
+}
+
+/// The `201 Created` one registry answers to a mount.
+fn created(name: &str, digest: &str) -> Response<Body> {
     let mut resp = text(
         StatusCode::CREATED,
         "text/plain; charset=utf-8",
@@ -110,7 +175,7 @@ pub(crate) async fn mount(
             resp.headers_mut().insert(key, value);
         }
     }
-    Ok(resp)
+    resp
 }
 
 /// The mount source must be a valid name and the digest a valid digest;

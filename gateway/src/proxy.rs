@@ -13,6 +13,7 @@ use http::{Request, Response, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use crate::body::Inbound;
 use crate::error::GatewayError;
 use crate::members::{Members, UpstreamBody};
 
@@ -102,13 +103,46 @@ pub(crate) fn origin(headers: &HeaderMap, uri: &Uri, client: &Client) -> Origin 
     }
 }
 
-/// The member's response, made ready for the client.
+/// The member's response, made ready for the client (fan-outs relaying a
+/// member's refusal, whose small body needs no watching).
 pub(crate) fn client_response(
     members: &Members,
     origin: &Origin,
     resp: Response<Incoming>,
 ) -> Response<crate::server::Body> {
-    let (mut parts, body) = resp.into_parts();
+    let (parts, body) = resp.into_parts();
+    let parts = client_head(members, origin, parts);
+    Response::from_parts(parts, body.map_err(std::io::Error::other).boxed())
+}
+
+/// Member `index`'s answer relayed to the client, its body watched: a stall
+/// or a break mid-body aborts the client's response and is counted against
+/// the member ([`crate::body::Inbound`]).
+pub(crate) fn relay(
+    members: &Members,
+    index: usize,
+    origin: &Origin,
+    resp: Response<Incoming>,
+) -> Response<crate::server::Body> {
+    let (parts, body) = resp.into_parts();
+    let parts = client_head(members, origin, parts);
+    let member = members.get(index).name.clone();
+    let body = Inbound::new(
+        body,
+        member,
+        members.body_stall(),
+        members.metrics().clone(),
+    );
+    Response::from_parts(parts, body.boxed())
+}
+
+/// The member's response head, made ready for the client: hop-by-hop
+/// headers dropped, a `Location` naming a member rewritten to the gateway.
+fn client_head(
+    members: &Members,
+    origin: &Origin,
+    mut parts: http::response::Parts,
+) -> http::response::Parts {
     let mut headers = HeaderMap::with_capacity(parts.headers.len());
     copy_end_to_end(&parts.headers, &mut headers);
     if let (Some(host), Some(location)) = (&origin.host, headers.get(header::LOCATION)) {
@@ -117,8 +151,7 @@ pub(crate) fn client_response(
         }
     }
     parts.headers = headers;
-    let body = body.map_err(std::io::Error::other).boxed();
-    Response::from_parts(parts, body)
+    parts
 }
 
 /// Copies every header except hop-by-hop ones and those `Connection` names.

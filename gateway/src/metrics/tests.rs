@@ -147,6 +147,35 @@ fn upstream_failures_are_counted_by_member_and_kind() {
 }
 
 #[test]
+fn aborted_answers_name_the_member_and_body_failures_name_no_member() {
+    let metrics = Metrics::new(&members());
+    metrics.upstream_body_abort("10.0.0.1:5000", "error");
+    metrics.upstream_body_abort("10.0.0.1:5000", "error");
+    metrics.upstream_body_abort("10.0.0.1:5000", "stall");
+    metrics.request_body_failure("stall");
+    let text = metrics.encode();
+    let aborts = |cause: &str| {
+        let series = format!(
+            "flotilla_gateway_upstream_body_aborts_total{{member=\"10.0.0.1:5000\",cause=\"{cause}\"}}"
+        );
+        sample(&text, &series)
+    };
+    assert_eq!(aborts("error"), Some(2.0));
+    assert_eq!(aborts("stall"), Some(1.0));
+    assert_eq!(
+        sample(
+            &text,
+            r#"flotilla_gateway_request_body_failures_total{kind="stall"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(
+        !text.contains("flotilla_gateway_upstream_errors_total{"),
+        "{text}"
+    );
+}
+
+#[test]
 fn status_codes_fold_into_classes() {
     let classes: Vec<_> = [101, 200, 307, 499, 500, 599, 600, 0]
         .map(status_class)
