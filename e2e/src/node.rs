@@ -23,6 +23,7 @@ pub struct NodeBuilder {
     access_control: Option<Value>,
     search: bool,
     settings: Vec<(&'static str, Value)>,
+    descriptors: Option<u64>,
 }
 
 impl NodeBuilder {
@@ -49,6 +50,12 @@ impl NodeBuilder {
     /// Any config key, dotted (`"timeouts.idle"`), set last.
     pub fn setting(mut self, key: &'static str, value: Value) -> Self {
         self.settings.push((key, value));
+        self
+    }
+
+    /// Run under this descriptor limit, soft and hard (`prlimit --nofile`).
+    pub fn descriptor_limit(mut self, limit: u64) -> Self {
+        self.descriptors = Some(limit);
         self
     }
 
@@ -83,6 +90,7 @@ impl NodeBuilder {
             config,
             port: 0,
             child: None,
+            descriptors: self.descriptors,
         };
         daemon::start_on_a_free_port("flotilla-node", |port| node.spawn(port))?;
         Ok(node)
@@ -96,6 +104,7 @@ pub struct Node {
     config: Value,
     port: u16,
     child: Option<Child>,
+    descriptors: Option<u64>,
 }
 
 impl Node {
@@ -187,7 +196,17 @@ impl Node {
         config["http"]["port"] = json!(port.to_string());
         let config_path = self.dir.path().join("config.json");
         fs::write(&config_path, serde_json::to_vec_pretty(&config)?)?;
-        let mut cmd = Command::new(&binary);
+        let mut cmd = match self.descriptors {
+            // prlimit execs the node, so the child is the node itself.
+            Some(limit) => {
+                let mut cmd = Command::new("prlimit");
+                cmd.arg(format!("--nofile={limit}:{limit}"))
+                    .arg("--")
+                    .arg(&binary);
+                cmd
+            }
+            None => Command::new(&binary),
+        };
         cmd.arg("serve").arg(&config_path);
         let announced = daemon::spawn_announced("flotilla-node", cmd, &self.log_path())?;
         self.port = announced.port;

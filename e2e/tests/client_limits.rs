@@ -188,6 +188,48 @@ fn a_flood_past_the_cap_is_answered_503_and_the_server_recovers() -> Result<()> 
     Ok(())
 }
 
+/// At the descriptor limit, new clients hung while the log filled with
+/// `accept failed`. Under a hard limit too low for `limits.connections`, the
+/// cap is lowered to fit at start, so a flood is answered 503 rather than
+/// left to the kernel, and the server serves again as soon as it ends.
+#[test]
+fn a_descriptor_limit_below_the_cap_lowers_the_cap_to_fit() -> Result<()> {
+    let node = Node::builder().descriptor_limit(256).start()?;
+    ensure!(
+        node.log().contains("the cap is lowered to fit"),
+        "no warning at start:\n{}",
+        node.log()
+    );
+    let request = b"GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let flood = (0..300)
+        .map(|_| open_with(&node.host_port(), request))
+        .collect::<Result<Vec<TcpStream>>>()?;
+    let (mut ok, mut shed) = (0, 0);
+    for mut stream in flood {
+        // Every client hears back or is closed; none is left hanging.
+        let (_, said) = until_closed(&mut stream, Duration::from_secs(5))?;
+        ok += usize::from(said.starts_with(b"HTTP/1.1 200"));
+        shed += usize::from(said.starts_with(b"HTTP/1.1 503"));
+    }
+    ensure!(
+        ok > 0 && shed > 0,
+        "of 300 clients {ok} got 200 and {shed} got 503"
+    );
+    let log = node.log();
+    ensure!(
+        !log.contains("accept failed"),
+        "the kernel refused clients:\n{log}"
+    );
+    let server = Server {
+        name: "node",
+        host_port: node.host_port(),
+        pid: node.pid().context("node pid")?,
+        _node: node,
+        _gateway: None,
+    };
+    answers_promptly(&server).map_err(|e| e.context("after the flood"))
+}
+
 /// A client that stops sending its body held the connection and the upload
 /// for ever; it is failed at `timeouts.bodyStall`, and the connection freed.
 #[test]

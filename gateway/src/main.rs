@@ -58,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
             let mut cfg = load(&config)?;
             listen.apply(&mut cfg.http.address, &mut cfg.http.port);
             process::init_logging(cfg.log.level.as_deref().unwrap_or("info"));
-            process::raise_descriptor_limit(cfg.limits.connections);
+            cfg.limits.connections = process::fit_descriptor_limit(cfg.limits.connections);
             let listener =
                 process::bind(&cfg.http.address, cfg.http.port, cfg.http.tls.is_some()).await?;
             flotilla_gateway::serve(listener, cfg, process::shutdown_signal()).await

@@ -82,7 +82,7 @@ const GOODBYE: Duration = Duration::from_secs(2);
 
 /// Connections over the cap being answered at once; past this they are
 /// closed unanswered, so a flood cannot turn the answers into a second one.
-const SHEDDING: usize = 64;
+pub const SHEDDING: usize = 64;
 
 /// Accepts connections until `shutdown` resolves, serving each with the
 /// service `make_service(peer)` returns. Then `on_drain` runs (a gateway
@@ -237,7 +237,9 @@ fn shed(stream: TcpStream, plain: bool, shedding: &Arc<Semaphore>, limit: usize)
         if plain {
             let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(SHED)).await;
         }
-        linger::drain(stream, None).await;
+        // The request was never read: drain what came of it, briefly, so
+        // the close is not a reset that loses the 503 on its way.
+        linger::drain(stream, None, Duration::from_millis(250)).await;
     });
 }
 

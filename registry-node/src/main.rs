@@ -57,9 +57,9 @@ async fn main() -> anyhow::Result<()> {
             if log_level.is_some() {
                 cfg.log.level = log_level;
             }
-            let cfg = cfg.validate()?;
+            let mut cfg = cfg.validate()?;
             process::init_logging(cfg.log.level.as_deref().unwrap_or("info"));
-            process::raise_descriptor_limit(cfg.limits.connections);
+            cfg.limits.connections = process::fit_descriptor_limit(cfg.limits.connections);
             let listener =
                 process::bind(&cfg.http.address, cfg.http.port, cfg.http.tls.is_some()).await?;
             flotilla_node::serve(listener, cfg, process::shutdown_signal()).await

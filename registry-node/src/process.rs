@@ -51,20 +51,40 @@ pub async fn bind(address: &str, port: u16, tls: bool) -> anyhow::Result<TcpList
 
 /// Raises the soft descriptor limit as far as `connections` clients need
 /// (each may cost a second descriptor: a file, or a connection to a member),
-/// up to the hard limit; warns when even that is short, since clients past
-/// it would be refused by the kernel rather than answered by the cap.
-pub fn raise_descriptor_limit(connections: usize) {
-    let need = (connections as u64).saturating_mul(2).saturating_add(1024);
-    match rlimit::increase_nofile_limit(need) {
-        Ok(got) if got < need => tracing::warn!(
-            limit = got,
-            need,
-            "the descriptor limit is below what limits.connections needs; raise the hard limit (ulimit -Hn) or lower limits.connections"
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
+/// up to the hard limit, and returns how many connections fit in what it
+/// got. When the hard limit is short the cap is lowered to fit, with a
+/// warning: a client past the cap is answered `503`, while one past the
+/// descriptor limit would find the kernel refusing it unanswered.
+pub fn fit_descriptor_limit(connections: usize) -> usize {
+    let need = (connections as u64)
+        .saturating_mul(2)
+        .saturating_add(RESERVE);
+    let got = match rlimit::increase_nofile_limit(need) {
+        Ok(got) => got,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the descriptor limit");
+            return connections;
+        }
+    };
+    if got >= need {
+        return connections;
     }
+    // Sockets being refused with a 503 hold a descriptor each for a moment.
+    let reserve = RESERVE.min(got / 4) + crate::listener::SHEDDING as u64;
+    let fit = usize::try_from(got.saturating_sub(reserve) / 2)
+        .unwrap_or(connections)
+        .max(1);
+    tracing::warn!(
+        limit = got,
+        need,
+        connections = fit,
+        "the descriptor limit is below what limits.connections needs, so the cap is lowered to fit; raise the hard limit (ulimit -Hn) to serve more"
+    );
+    fit.min(connections)
 }
+
+/// Descriptors kept for what is not a client: listeners, logs, storage.
+const RESERVE: u64 = 1024;
 
 /// SIGTERM (what orchestrators send) or Ctrl-C.
 pub async fn shutdown_signal() {

@@ -49,18 +49,22 @@ impl Drop for Lingering {
             return;
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(drain(stream, permit));
+            runtime.spawn(drain(stream, permit, LINGER));
         }
     }
 }
 
 /// Shuts the write side (the client reads the answer, then end of stream),
-/// and reads until the client closes too, or [`LINGER`] passes.
-pub(crate) async fn drain(mut stream: TcpStream, permit: Option<OwnedSemaphorePermit>) {
+/// and reads until the client closes too, or `linger` passes.
+pub(crate) async fn drain(
+    mut stream: TcpStream,
+    permit: Option<OwnedSemaphorePermit>,
+    linger: Duration,
+) {
     let _permit = permit;
     let _ = stream.shutdown().await;
     let mut sink = [0u8; 16 * 1024];
-    let _ = tokio::time::timeout(LINGER, async {
+    let _ = tokio::time::timeout(linger, async {
         while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
     })
     .await;
