@@ -7,7 +7,7 @@
 //!               "tls": {"cacert": "…", "cert": "…", "key": "…"}},
 //!   "placement": "rendezvous",
 //!   "timeouts": {"connect": "3s", "fanOut": "30s", "probeInterval": "2s", "drain": "30s"},
-//!   "limits": {"mergedBodyBytes": 67108864},
+//!   "limits": {"mergedBodyBytes": 67108864, "mergeBudgetBytes": 268435456},
 //!   "onMemberFailure": "fail",
 //!   "metaDB": "per-node"
 //! }
@@ -166,7 +166,16 @@ pub struct Limits {
     /// GraphQL answers); default 64 MiB. Over it, the member counts as failed.
     pub merged_body_bytes: usize,
     /// Most `Link` pages followed per member for one catalog; default 10000.
+    /// Each followed page must also move the walk on (its `Link` names a
+    /// `last` after the one before, never one seen before), or the member
+    /// counts as failed at once.
     pub catalog_pages: usize,
+    /// Memory all merges together may hold at once, across concurrent
+    /// requests: members' bodies as they are read, the merge's index and a
+    /// merged catalog until it is sent; default 256 MiB. A merge that would go
+    /// over fails at once: 503 on `/v2/_catalog`, a GraphQL error
+    /// (`MERGE_BUDGET_EXHAUSTED`) on search. At least `mergedBodyBytes`.
+    pub merge_budget_bytes: usize,
     /// Largest search request body (POST JSON) read; default 1 MiB. Over it: 413.
     pub search_request_bytes: usize,
     /// Most root fields in one search document (each may fan out to every
@@ -183,6 +192,7 @@ impl Default for Limits {
         Self {
             merged_body_bytes: 64 << 20,
             catalog_pages: 10_000,
+            merge_budget_bytes: 256 << 20,
             search_request_bytes: 1 << 20,
             search_root_fields: 16,
             search_depth: 24,
@@ -267,6 +277,7 @@ impl Config {
         if [
             l.merged_body_bytes,
             l.catalog_pages,
+            l.merge_budget_bytes,
             l.search_request_bytes,
             l.search_root_fields,
             l.search_depth,
@@ -277,6 +288,15 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "limits",
                 message: "limits must be greater than 0".into(),
+            });
+        }
+        if l.merge_budget_bytes < l.merged_body_bytes {
+            return Err(ConfigError::Invalid {
+                key: "limits.mergeBudgetBytes",
+                message: format!(
+                    "{} is less than limits.mergedBodyBytes ({}): no merge of one full-size member answer would fit; raise it",
+                    l.merge_budget_bytes, l.merged_body_bytes
+                ),
             });
         }
         Ok(self)

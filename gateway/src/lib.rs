@@ -9,6 +9,7 @@
 //! - [`gateway`]: a request's path top to bottom: classify, execute the route's strategy, record.
 //! - [`proxy`]: proxy-once; header hygiene both ways, `Location` rewriting.
 //! - [`catalog`]: the fanned-out, merged `/v2/_catalog`.
+//! - [`budget`]: the gateway-wide memory budget all merges draw from.
 //! - [`mount`]: cross-member blob mounts.
 //! - [`members`]: the pooled client to members, their health, the hop header.
 //! - [`placement`]: `owner(repo)`, rendezvous or zot's modulo.
@@ -21,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+mod budget;
 mod catalog;
 pub mod config;
 pub mod error;
