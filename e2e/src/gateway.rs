@@ -35,6 +35,7 @@ pub struct GatewayBuilder {
     members_tls: Option<Value>,
     drain: Duration,
     fan_out: Duration,
+    limits: serde_json::Map<String, Value>,
 }
 
 impl GatewayBuilder {
@@ -91,6 +92,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// `limits.<key>` (`"mergedBodyBytes"`, say), beside the defaults.
+    pub fn limit(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.limits.insert(key.to_owned(), value.into());
+        self
+    }
+
     /// The config file's JSON, as the gateway will read it.
     pub fn config(&self) -> Value {
         let mut http = json!({ "address": "127.0.0.1", "port": self.port.to_string() });
@@ -104,6 +111,7 @@ impl GatewayBuilder {
         json!({
             "http": http,
             "cluster": cluster,
+            "limits": self.limits,
             "placement": self.placement,
             "timeouts": {
                 "connect": "1s",
@@ -170,6 +178,7 @@ impl Gateway {
             members_tls: None,
             drain: Duration::from_secs(10),
             fan_out: Duration::from_secs(30),
+            limits: serde_json::Map::new(),
         }
     }
 
@@ -201,6 +210,11 @@ impl Gateway {
     /// Index in `cluster.members` of the member that owns `repo`.
     pub fn owner(&self, repo: &str) -> usize {
         self.ring.owner(repo)
+    }
+
+    /// The process id, to read its memory and descriptors from `/proc`.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn config_path(&self) -> &Path {

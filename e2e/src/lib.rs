@@ -15,6 +15,7 @@
 //! - [`layout`]: OCI image layouts on disk: built by hand, read back, compared byte for byte.
 //! - [`clients`]: the skopeo, umoci and oras (Python) runners.
 //! - [`daemon`]: server processes started by hand: the `listening on` line, free ports, SIGTERM.
+//! - [`fake_member`]: a scriptable fake member for the faults real registries do not make on cue ([`FakeMember`]).
 //! - [`gateway`]: one `flotilla-gateway` process in front of members ([`Gateway`]).
 //! - [`cluster`]: N members behind a gateway, and where each repository must land ([`Cluster`]).
 //! - [`distribution`]: one `docker-registry` process, a node Flotilla did not write ([`Distribution`]).
@@ -34,6 +35,7 @@ pub mod cluster;
 pub mod daemon;
 pub mod distribution;
 pub mod env;
+pub mod fake_member;
 pub mod gateway;
 pub mod http;
 pub mod layout;
@@ -49,6 +51,7 @@ pub use clients::oras::{Oras, Push};
 pub use clients::{skopeo::Skopeo, umoci::Umoci};
 pub use cluster::{push_small_image, Cluster, Member, SmallImage};
 pub use distribution::Distribution;
+pub use fake_member::{FakeMember, Reply};
 pub use gateway::Gateway;
 pub use http::Registry;
 pub use layout::{oci_ref, Descriptor, Layout, Platform};

@@ -55,7 +55,10 @@ pub(crate) async fn catalog(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, GatewayError> {
     let (parts, _) = req.into_parts();
-    let fetched = match fetch_all(gw, client, &parts).await? {
+    let fetched = fetch_all(gw, client, &parts)
+        .await
+        .inspect_err(|err| gw.metrics.fan_out_failure(err))?;
+    let fetched = match fetched {
         Outcome::Merge(fetched) => fetched,
         Outcome::Refused(resp) => return Ok(resp),
     };
