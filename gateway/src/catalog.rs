@@ -74,13 +74,11 @@ pub(crate) async fn catalog(
         partial: gw.config.on_member_failure == OnMemberFailure::Partial,
     };
     // Sorting a large fleet's names takes a while: off the async workers.
-    let merged = tokio::task::spawn_blocking(move || merge(fetched, &paging))
-        .await
-        .map_err(|e| GatewayError::BadMember {
-            member: "*".into(),
-            reason: format!("the merge stopped: {e}"),
-        })?;
-    let merged = merged.inspect_err(|err| gw.metrics.fan_out_failure(err))?;
+    let merged = match tokio::task::spawn_blocking(move || merge(fetched, &paging)).await {
+        Ok(merged) => merged.inspect_err(|err| gw.metrics.fan_out_failure(err))?,
+        // Never aborted, so only a bug in the merge lands here: raised where it belongs.
+        Err(e) => std::panic::resume_unwind(e.try_into_panic().unwrap_or_else(|e| Box::new(e))),
+    };
     for err in &merged.failed {
         gw.metrics.fan_out_failure(err);
         tracing::warn!(member = err.member().unwrap_or("*"), error = %err, "catalog: member left out");
@@ -186,8 +184,15 @@ fn merge(fetched: Fetched, paging: &Paging) -> Result<Merged, GatewayError> {
         mut failed,
         mut charge,
     } = fetched;
-    let mut names: Vec<Name<'_>> = Vec::new();
-    let mut held = 0;
+    // Every name is a quoted string: half the quotes bound the count, so the
+    // index is charged before it is allocated, once, and never regrown.
+    let quotes: usize = pages
+        .iter()
+        .flat_map(|(_, bodies)| bodies)
+        .map(|body| body.iter().filter(|&&b| b == b'"').count())
+        .sum();
+    charge.add(quotes / 2 * std::mem::size_of::<Name<'_>>())?;
+    let mut names: Vec<Name<'_>> = Vec::with_capacity(quotes / 2);
     for (member, bodies) in &pages {
         let before = names.len();
         for body in bodies {
@@ -199,9 +204,6 @@ fn merge(fetched: Fetched, paging: &Paging) -> Result<Merged, GatewayError> {
                 });
                 break;
             }
-            let size = names.capacity() * std::mem::size_of::<Name<'_>>();
-            charge.add(size.saturating_sub(held))?;
-            held = held.max(size);
         }
     }
     if !paging.partial {
@@ -226,16 +228,13 @@ fn merge(fetched: Fetched, paging: &Paging) -> Result<Merged, GatewayError> {
     let mut out = charge.sibling();
     out.add(size)?;
     let mut body = Vec::with_capacity(size);
-    serde_json::to_writer(
+    // Strings written into memory: serde_json has no way to fail here.
+    let _ = serde_json::to_writer(
         &mut body,
         &Answer {
             repositories: &page,
         },
-    )
-    .map_err(|e| GatewayError::BadMember {
-        member: "*".into(),
-        reason: format!("merged catalog: {e}"),
-    })?;
+    );
     Ok(Merged {
         body: Charged::new(body.into(), out),
         link,

@@ -368,6 +368,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("timeouts.connect"), "{err}");
+        let small = OK.replace(
+            "}}",
+            "},\"limits\":{\"mergedBodyBytes\":2048,\"mergeBudgetBytes\":1024}}",
+        );
+        let err = Config::parse(&small)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("limits.mergeBudgetBytes"), "{err}");
         let err = Config::parse(r#"{"cluster":{"member":[]}}"#)
             .unwrap_err()
             .to_string();

@@ -79,7 +79,7 @@ mod tests {
         );
         assert!(catalog_link(&page, 3).is_none());
         assert!(catalog_link(&page, -1).is_none());
-        assert!(catalog_link(&[], 2).is_none());
+        assert!(catalog_link::<String>(&[], 2).is_none());
     }
 
     #[test]
