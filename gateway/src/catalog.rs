@@ -124,7 +124,10 @@ async fn fetch_all(
     let mut charge = gw.budget.charge();
     let collect = async {
         while let Some((i, part, held)) = pending.next().await {
-            charge.absorb(held);
+            // A failed member's bytes are gone already: only pages stay charged.
+            if let Ok(Part::Pages(_)) = &part {
+                charge.absorb(held);
+            }
             let stop = match &part {
                 Ok(Part::Refused(_)) | Err(GatewayError::MergeBudget { .. }) => true,
                 Err(_) => !partial,

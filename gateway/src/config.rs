@@ -125,7 +125,9 @@ pub struct Timeouts {
     /// 5m (pushes of large manifests and slow disks). Bodies stream without limit.
     #[serde(deserialize_with = "duration")]
     pub response: Duration,
-    /// A whole fan-out (catalog, search) including every member's pages; default 30s.
+    /// A whole fan-out (catalog, search) end to end: every member's pages
+    /// and bodies, every round of a deep search page; default 30s. Members
+    /// not finished by then are left out, each named in the error.
     #[serde(deserialize_with = "duration")]
     pub fan_out: Duration,
     /// Between health probes of each member; default 2s.
