@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """The gateway's memory under concurrent catalog merges of one large member catalog.
 
-  catalog_merge_memory.py GATEWAY_BINARY [--mb 60] [--clients 8] [--limit KEY=VALUE]...
+  catalog_merge_memory.py GATEWAY_BINARY [--mb 60] [--clients 8] [--chunked] [--limit KEY=VALUE]...
 
 A fake member (this process, on 127.0.0.1) serves a catalog of about --mb MB
-with its Content-Length; a gateway in front of it alone gets --clients
+with its Content-Length (or, --chunked, in 64 KiB chunks as zot's Go server
+sends a large answer); a gateway in front of it alone gets --clients
 concurrent GET /v2/_catalog. Printed as key=value lines: the statuses, the
 gateway's RSS before, its peak (VmHWM, and the largest 10 ms VmRSS sample)
 and its RSS 2 s after the last answer, in MiB. --limit sets `limits` keys of
@@ -37,7 +38,7 @@ def catalog(mb):
     return json.dumps({"repositories": names}, separators=(",", ":")).encode()
 
 
-def member(body):
+def member(body, chunked):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -45,9 +46,18 @@ def member(body):
             data = body if self.path.startswith("/v2/_catalog") else b"{}"
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
+            if not chunked:
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
+            self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            self.wfile.write(data)
+            step = 64 << 10
+            for at in range(0, len(data), step):
+                piece = data[at : at + step]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
 
         def log_message(self, *args):
             pass
@@ -70,11 +80,12 @@ def main():
     ap.add_argument("gateway")
     ap.add_argument("--mb", type=int, default=60)
     ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--chunked", action="store_true")
     ap.add_argument("--limit", action="append", default=[])
     args = ap.parse_args()
 
     body = catalog(args.mb)
-    server = member(body)
+    server = member(body, args.chunked)
     limits = {"mergedBodyBytes": len(body) + (1 << 20)}
     for kv in args.limit:
         key, value = kv.split("=", 1)

@@ -325,7 +325,15 @@ pub(crate) async fn read_charged(
         if buf.len() + data.len() > limit {
             return Err(ReadError::TooLarge { limit });
         }
-        buf.reserve(data.len());
+        let needed = buf.len() + data.len();
+        if needed > buf.capacity() {
+            // Grown by doubling (no further than the limit) and charged
+            // before the allocation, so the buffer never holds more than its charge.
+            let target = (buf.capacity() * 2).clamp(needed, limit.max(needed));
+            charge.add(target.saturating_sub(charged))?;
+            charged = charged.max(target);
+            buf.reserve(target - buf.len());
+        }
         if buf.capacity() > charged {
             charge.add(buf.capacity() - charged)?;
             charged = buf.capacity();
