@@ -2,13 +2,15 @@
 //!
 //! It answers `GET /v2/` with 200 so the gateway's probes see it alive, and
 //! every other request with the [`Reply`] its script gives for the path (404
-//! when none). Each connection has its own thread and keeps alive as HTTP/1.1
-//! does, unless a reply breaks its framing. It records every request it saw
-//! and every connection it accepted, so a test can assert how much a fault
-//! cost, or that a host was never contacted at all.
+//! when none), or, started with [`FakeMember::start`], hands the request to
+//! the test's own handler to answer byte by byte ([`Exchange`]). Each
+//! connection has its own thread and keeps alive as HTTP/1.1 does, unless a
+//! reply breaks its framing. It records every scripted request it saw and
+//! every connection it accepted, so a test can assert how much a fault cost,
+//! or that a host was never contacted at all.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -119,9 +121,45 @@ impl Seen {
 /// A script: the reply to a request, or `None` for the reply set for its path.
 type Script = dyn Fn(&Seen) -> Option<Reply> + Send + Sync;
 
+/// A handler that answers one request itself, on the connection.
+type Handler = dyn Fn(Exchange) -> io::Result<()> + Send + Sync;
+
+/// One request a handler answers: its head read, its body not yet.
+#[derive(Debug)]
+pub struct Exchange {
+    /// `PUT /v2/x/manifests/v1 HTTP/1.1`, without the line end.
+    pub request_line: String,
+    /// Header lines, lower-cased names, values trimmed.
+    pub headers: Vec<(String, String)>,
+    reader: BufReader<TcpStream>,
+    stream: TcpStream,
+}
+
+impl Exchange {
+    /// `Content-Length`, if the request declared one.
+    pub fn content_length(&self) -> Option<u64> {
+        self.headers
+            .iter()
+            .find(|(name, _)| name == "content-length")
+            .and_then(|(_, value)| value.parse().ok())
+    }
+
+    /// Reads and discards `len` bytes of the body (fewer if the peer closes first).
+    pub fn drain(&mut self, len: u64) -> io::Result<u64> {
+        io::copy(&mut (&mut self.reader).take(len), &mut io::sink())
+    }
+
+    /// Writes `bytes` to the gateway and flushes.
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
+    }
+}
+
 struct Shared {
     routes: Mutex<HashMap<String, Reply>>,
     script: Option<Box<Script>>,
+    handler: Option<Box<Handler>>,
     seen: Mutex<Vec<Seen>>,
     connections: AtomicUsize,
     stop: AtomicBool,
@@ -144,8 +182,8 @@ impl std::fmt::Debug for FakeMember {
 
 impl FakeMember {
     /// A fake member that answers only the paths set with [`FakeMember::on`].
-    pub fn start() -> Result<Self> {
-        Self::start_inner(None)
+    pub fn routes() -> Result<Self> {
+        Self::listen(None, None)
     }
 
     /// A fake member whose `script` picks the reply to each request (by its
@@ -153,15 +191,24 @@ impl FakeMember {
     pub fn scripted(
         script: impl Fn(&Seen) -> Option<Reply> + Send + Sync + 'static,
     ) -> Result<Self> {
-        Self::start_inner(Some(Box::new(script)))
+        Self::listen(Some(Box::new(script)), None)
     }
 
-    fn start_inner(script: Option<Box<Script>>) -> Result<Self> {
+    /// A fake member that hands each request after the probes to `handler`,
+    /// which answers it on the connection; the connection closes when it returns.
+    pub fn start(
+        handler: impl Fn(Exchange) -> io::Result<()> + Send + Sync + 'static,
+    ) -> Result<Self> {
+        Self::listen(None, Some(Box::new(handler)))
+    }
+
+    fn listen(script: Option<Box<Script>>, handler: Option<Box<Handler>>) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?.to_string();
         let shared = Arc::new(Shared {
             routes: Mutex::new(HashMap::new()),
             script,
+            handler,
             seen: Mutex::new(Vec::new()),
             connections: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
@@ -243,6 +290,10 @@ fn serve(stream: TcpStream, shared: &Shared) {
     };
     let mut reader = BufReader::new(stream);
     while !shared.stop.load(Ordering::SeqCst) {
+        if let Some(handler) = &shared.handler {
+            let _ = hand_over(reader, writer, handler);
+            return;
+        }
         let Some(seen) = read_request(&mut reader) else {
             return;
         };
@@ -266,13 +317,34 @@ fn serve(stream: TcpStream, shared: &Shared) {
     }
 }
 
-/// Reads a request head and its `Content-Length` body; `None` at the end of the connection.
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Seen> {
+/// Answers the probes, then gives the next request to `handler`.
+fn hand_over(
+    mut reader: BufReader<TcpStream>,
+    mut stream: TcpStream,
+    handler: &Handler,
+) -> io::Result<()> {
+    loop {
+        let Some((request_line, headers)) = read_head(&mut reader) else {
+            return Ok(());
+        };
+        if request_line.starts_with("GET /v2/ ") || request_line.starts_with("HEAD /v2/ ") {
+            stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")?;
+            continue;
+        }
+        return handler(Exchange {
+            request_line,
+            headers,
+            reader,
+            stream,
+        });
+    }
+}
+
+/// A request line (without its end) and header lines (names lower-cased);
+/// `None` at the end of the connection.
+fn read_head(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<(String, String)>)> {
     let mut line = String::new();
     reader.read_line(&mut line).ok().filter(|n| *n > 0)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let target = parts.next()?.to_owned();
     let mut headers = Vec::new();
     loop {
         let mut header = String::new();
@@ -284,6 +356,15 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Seen> {
         let (name, value) = header.split_once(':')?;
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
     }
+    Some((line.trim_end().to_owned(), headers))
+}
+
+/// Reads a request head and its `Content-Length` body; `None` at the end of the connection.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Seen> {
+    let (line, headers) = read_head(reader)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let target = parts.next()?.to_owned();
     let length = headers
         .iter()
         .find(|(n, _)| n == "content-length")

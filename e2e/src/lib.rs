@@ -51,7 +51,7 @@ pub use clients::oras::{Oras, Push};
 pub use clients::{skopeo::Skopeo, umoci::Umoci};
 pub use cluster::{push_small_image, Cluster, Member, SmallImage};
 pub use distribution::Distribution;
-pub use fake_member::{FakeMember, Reply};
+pub use fake_member::{Exchange, FakeMember, Reply};
 pub use gateway::Gateway;
 pub use http::Registry;
 pub use layout::{oci_ref, Descriptor, Layout, Platform};

@@ -15,7 +15,7 @@ const REPOS: &str = "{ RepoListWithNewestImage { Page { TotalCount } Results { N
 
 /// A member whose catalog is two repositories.
 fn good_member() -> Result<FakeMember> {
-    let member = FakeMember::start()?;
+    let member = FakeMember::routes()?;
     member.on(
         CATALOG,
         Reply::json(r#"{"repositories":["good/a","good/b"]}"#),
@@ -26,7 +26,7 @@ fn good_member() -> Result<FakeMember> {
 /// A good member and one to script, behind a gateway that fails on any member failure.
 fn good_and_bad() -> Result<(FakeMember, FakeMember, Gateway)> {
     let good = good_member()?;
-    let bad = FakeMember::start()?;
+    let bad = FakeMember::routes()?;
     let gateway = Gateway::builder()
         .members(&[good.host_port(), bad.host_port()])
         .start()?;
@@ -126,13 +126,13 @@ fn ensure_search_error(answer: &Answer, member: &str, why: &str) -> Result<()> {
 #[test]
 fn a_catalog_link_that_never_advances_costs_a_request_or_two_and_names_the_member() -> Result<()> {
     let good = good_member()?;
-    let same_page = FakeMember::start()?;
+    let same_page = FakeMember::routes()?;
     same_page.on(
         CATALOG,
         Reply::json(r#"{"repositories":["loop/a","loop/b"]}"#)
             .header("Link", "</v2/_catalog?n=2&last=loop/b>; rel=\"next\""),
     );
-    let to_start = FakeMember::start()?;
+    let to_start = FakeMember::routes()?;
     to_start.on(
         CATALOG,
         Reply::json(r#"{"repositories":["start/a"]}"#)
@@ -221,6 +221,19 @@ fn catalog_bodies_cut_short_or_mis_framed_name_the_member() -> Result<()> {
         ensure_catalog_error(&get_catalog(&gateway)?, 502, &bad.host_port(), why)
             .with_context(|| framing)?;
     }
+    // The same fault written by hand, as a proxy-once test would: a head,
+    // part of the body, and the connection closed.
+    let by_hand = FakeMember::start(|mut exchange| {
+        exchange.send(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"repositories\":[")
+    })?;
+    let gateway_by_hand = Gateway::builder().members(&[by_hand.host_port()]).start()?;
+    ensure_catalog_error(
+        &get_catalog(&gateway_by_hand)?,
+        502,
+        &by_hand.host_port(),
+        "cut short",
+    )?;
+    ensure!(by_hand.connections() >= 1, "the handler was reached");
     // A whole chunked page is fine.
     bad.on(
         CATALOG,
@@ -243,7 +256,7 @@ fn a_redirect_or_link_to_another_host_is_never_followed() -> Result<()> {
     let elsewhere = good_member()?;
     elsewhere.on(SEARCH, Reply::json(r#"{"data":{}}"#));
     let there = format!("http://{}", elsewhere.host_port());
-    let redirecting = FakeMember::start()?;
+    let redirecting = FakeMember::routes()?;
     redirecting.on(CATALOG, Reply::redirect(307, &format!("{there}{CATALOG}")));
     redirecting.on(SEARCH, Reply::redirect(302, &format!("{there}{SEARCH}")));
     let gateway = Gateway::builder()
@@ -287,7 +300,7 @@ fn a_redirect_or_link_to_another_host_is_never_followed() -> Result<()> {
 fn search_answers_of_the_wrong_shape_name_the_member_and_keep_the_others_data() -> Result<()> {
     let node = Node::builder().search().start()?;
     push_small_image(&node.http(), "shape/kept", "v1")?;
-    let bad = FakeMember::start()?;
+    let bad = FakeMember::routes()?;
     let gateway = Gateway::builder()
         .members(&[node.host_port(), bad.host_port()])
         .start()?;
@@ -332,7 +345,7 @@ fn a_member_that_drips_its_body_is_cut_at_the_fan_out_bound_and_named() -> Resul
     let second = Duration::from_secs(1);
     let good = good_member()?;
     let drips = || -> Result<FakeMember> {
-        let member = FakeMember::start()?;
+        let member = FakeMember::routes()?;
         member.on(
             CATALOG,
             Reply::json(r#"{"repositories":["slow/a"]}"#).drip(1, second),
@@ -410,12 +423,12 @@ fn an_oversized_catalog_is_refused_in_bounded_memory() -> Result<()> {
         big.extend_from_slice(b"\"big/repository\",");
     }
     big.extend_from_slice(b"\"big/last\"]}");
-    let streaming = FakeMember::start()?;
+    let streaming = FakeMember::routes()?;
     streaming.on(
         CATALOG,
         Reply::json(big).framing(Framing::Chunked { complete: true }),
     );
-    let declaring = FakeMember::start()?;
+    let declaring = FakeMember::routes()?;
     declaring.on(
         CATALOG,
         Reply::json("{}").framing(Framing::Declared(1 << 40)),
@@ -470,7 +483,7 @@ fn merges_over_the_gateway_wide_budget_fail_at_once_naming_the_cause() -> Result
     let mib = 1 << 20;
     // Declares 3 MiB and sends it slowly: the first merge holds that much
     // of the budget until its fan-out ends.
-    let holding = FakeMember::start()?;
+    let holding = FakeMember::routes()?;
     let page = vec![b' '; 3 * mib];
     holding.on(
         CATALOG,
