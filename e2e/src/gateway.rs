@@ -35,7 +35,7 @@ pub struct GatewayBuilder {
     members_tls: Option<Value>,
     drain: Duration,
     fan_out: Duration,
-    settings: Vec<(&'static str, Value)>,
+    settings: Vec<(String, Value)>,
 }
 
 impl GatewayBuilder {
@@ -93,8 +93,8 @@ impl GatewayBuilder {
     }
 
     /// Any config key, dotted (`"limits.connections"`), set last.
-    pub fn setting(mut self, key: &'static str, value: Value) -> Self {
-        self.settings.push((key, value));
+    pub fn setting(mut self, key: &str, value: Value) -> Self {
+        self.settings.push((key.to_owned(), value));
         self
     }
 
@@ -118,8 +118,13 @@ impl GatewayBuilder {
         self.timeout("timeouts.probe", probe)
     }
 
-    fn timeout(self, key: &'static str, value: Duration) -> Self {
+    fn timeout(self, key: &str, value: Duration) -> Self {
         self.setting(key, json!(format!("{}ms", value.as_millis())))
+    }
+
+    /// `limits.<key>` (`"mergedBodyBytes"`, say), beside the defaults.
+    pub fn limit(self, key: &str, value: impl Into<Value>) -> Self {
+        self.setting(&format!("limits.{key}"), value.into())
     }
 
     /// The config file's JSON, as the gateway will read it.

@@ -17,6 +17,7 @@
 //! - [`daemon`]: server processes started by hand: the `listening on` line, free ports, SIGTERM.
 //! - [`conns`]: raw connections for a listener's bounds (slow heads, idle, floods), and open descriptors.
 //! - `settings`: dotted-key overrides of a config, behind the builders' `setting`.
+//! - [`fake_member`]: a scriptable fake member for the faults real registries do not make on cue ([`FakeMember`]).
 //! - [`gateway`]: one `flotilla-gateway` process in front of members ([`Gateway`]).
 //! - [`cluster`]: N members behind a gateway, and where each repository must land ([`Cluster`]).
 //! - [`fake_member`]: a member that misbehaves on purpose, for faults a real node cannot make ([`FakeMember`]).
@@ -55,7 +56,7 @@ pub use clients::oras::{Oras, Push};
 pub use clients::{skopeo::Skopeo, umoci::Umoci};
 pub use cluster::{push_small_image, Cluster, Member, SmallImage};
 pub use distribution::Distribution;
-pub use fake_member::FakeMember;
+pub use fake_member::{Exchange, FakeMember, Reply};
 pub use gateway::Gateway;
 pub use http::Registry;
 pub use layout::{oci_ref, Descriptor, Layout, Platform};

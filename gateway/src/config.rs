@@ -8,7 +8,7 @@
 //!   "placement": "rendezvous",
 //!   "timeouts": {"connect": "3s", "response": "60s", "bodyStall": "60s", "poolIdle": "90s",
 //!                "fanOut": "30s", "probeInterval": "2s", "drain": "30s"},
-//!   "limits": {"mergedBodyBytes": 67108864},
+//!   "limits": {"mergedBodyBytes": 67108864, "mergeBudgetBytes": 268435456},
 //!   "onMemberFailure": "fail",
 //!   "metaDB": "per-node"
 //! }
@@ -144,7 +144,9 @@ pub struct Timeouts {
     /// it is closed; default 90s.
     #[serde(deserialize_with = "duration")]
     pub pool_idle: Duration,
-    /// A whole fan-out (catalog, search) including every member's pages; default 30s.
+    /// A whole fan-out (catalog, search) end to end: every member's pages
+    /// and bodies, every round of a deep search page; default 30s. Members
+    /// not finished by then are left out, each named in the error.
     #[serde(deserialize_with = "duration")]
     pub fan_out: Duration,
     /// Between health probes of each member; default 2s.
@@ -199,7 +201,16 @@ pub struct Limits {
     /// GraphQL answers); default 64 MiB. Over it, the member counts as failed.
     pub merged_body_bytes: usize,
     /// Most `Link` pages followed per member for one catalog; default 10000.
+    /// Each followed page must also move the walk on (its `Link` names a
+    /// `last` after the one before, never one seen before), or the member
+    /// counts as failed at once.
     pub catalog_pages: usize,
+    /// Memory all merges together may hold at once, across concurrent
+    /// requests: members' bodies as they are read, the merge's index and a
+    /// merged catalog until it is sent; default 256 MiB. A merge that would go
+    /// over fails at once: 503 on `/v2/_catalog`, a GraphQL error
+    /// (`MERGE_BUDGET_EXHAUSTED`) on search. At least `mergedBodyBytes`.
+    pub merge_budget_bytes: usize,
     /// Largest search request body (POST JSON) read; default 1 MiB. Over it: 413.
     pub search_request_bytes: usize,
     /// Most root fields in one search document (each may fan out to every
@@ -224,6 +235,7 @@ impl Default for Limits {
         Self {
             merged_body_bytes: 64 << 20,
             catalog_pages: 10_000,
+            merge_budget_bytes: 256 << 20,
             search_request_bytes: 1 << 20,
             search_root_fields: 16,
             search_depth: 24,
@@ -319,6 +331,7 @@ impl Config {
         if [
             l.merged_body_bytes,
             l.catalog_pages,
+            l.merge_budget_bytes,
             l.search_request_bytes,
             l.search_root_fields,
             l.search_depth,
@@ -330,6 +343,15 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "limits",
                 message: "limits must be greater than 0".into(),
+            });
+        }
+        if l.merge_budget_bytes < l.merged_body_bytes {
+            return Err(ConfigError::Invalid {
+                key: "limits.mergeBudgetBytes",
+                message: format!(
+                    "{} is less than limits.mergedBodyBytes ({}): no merge of one full-size member answer would fit; raise it",
+                    l.merge_budget_bytes, l.merged_body_bytes
+                ),
             });
         }
         Ok(self)
@@ -423,6 +445,16 @@ mod tests {
             err.contains("timeouts") && err.contains("bodyStall"),
             "{err}"
         );
+        let small = OK.replace(
+            "}}",
+            "},\"limits\":{\"mergedBodyBytes\":2048,\"mergeBudgetBytes\":1024}}",
+        );
+        let err = Config::parse(&small)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("limits.mergeBudgetBytes"), "{err}");
         let err = Config::parse(r#"{"cluster":{"member":[]}}"#)
             .unwrap_err()
             .to_string();

@@ -41,6 +41,13 @@ pub enum GatewayError {
     /// A protocol error the gateway answers itself, as a node would.
     #[error("{0:?}")]
     Oci(StatusCode, OciError),
+    /// The gateway's memory budget for merges is held by other requests.
+    #[error("the gateway's merge budget (limits.mergeBudgetBytes, {limit} bytes) is in use by other requests")]
+    MergeBudget { limit: usize },
+    /// Several members failed one fan-out (each one that had not finished
+    /// when its deadline passed, say); the answer names every one.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Members(Vec<GatewayError>),
 }
 
 #[derive(Serialize)]
@@ -68,7 +75,12 @@ impl GatewayError {
 
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            Self::MemberUnavailable { .. } | Self::NoMember => StatusCode::SERVICE_UNAVAILABLE,
+            Self::MemberUnavailable { .. } | Self::NoMember | Self::MergeBudget { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Members(all) => all
+                .first()
+                .map_or(StatusCode::SERVICE_UNAVAILABLE, Self::status),
             Self::MemberTimeout { .. } | Self::MemberStalled { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::ClientBody { .. } => StatusCode::BAD_REQUEST,
             Self::ClientStalled { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -93,30 +105,39 @@ impl GatewayError {
     /// (`UNAVAILABLE`, `TIMEOUT`, `BODY_INVALID`, `LOOP_DETECTED`) follow its pattern, and
     /// `detail.member` names the member so an operator knows where to look.
     pub(crate) fn body(&self) -> Vec<u8> {
-        let value = match self {
-            Self::Oci(_, error) => serde_json::json!({ "errors": [error] }),
-            other => {
-                let (code, message) = match other {
-                    Self::MemberUnavailable { .. } | Self::NoMember => {
-                        ("UNAVAILABLE", "registry member unavailable")
-                    }
-                    Self::MemberTimeout { .. } | Self::MemberStalled { .. } => {
-                        ("TIMEOUT", "registry member timed out")
-                    }
-                    Self::ClientBody { .. } => ("BODY_INVALID", "request body could not be read"),
-                    Self::ClientStalled { .. } => ("TIMEOUT", "request body stalled"),
-                    Self::BadMember { .. } => ("UNAVAILABLE", "registry member answered badly"),
-                    _ => ("LOOP_DETECTED", "request loop detected"),
-                };
-                let mut detail = BTreeMap::new();
-                detail.insert("description", other.to_string());
-                if let Some(member) = other.member() {
-                    detail.insert("member", member.to_owned());
-                }
-                serde_json::json!({ "errors": [Wire { code, message, detail }] })
-            }
+        let errors: Vec<serde_json::Value> = match self {
+            Self::Members(all) => all.iter().map(Self::wire).collect(),
+            one => vec![one.wire()],
         };
-        serde_json::to_vec(&value).unwrap_or_default()
+        serde_json::to_vec(&serde_json::json!({ "errors": errors })).unwrap_or_default()
+    }
+
+    /// One entry of the OCI `errors` list.
+    fn wire(&self) -> serde_json::Value {
+        let (code, message) = match self {
+            Self::Oci(_, error) => return serde_json::json!(error),
+            Self::MemberUnavailable { .. } | Self::NoMember | Self::Members(_) => {
+                ("UNAVAILABLE", "registry member unavailable")
+            }
+            Self::MemberTimeout { .. } | Self::MemberStalled { .. } => {
+                ("TIMEOUT", "registry member timed out")
+            }
+            Self::ClientBody { .. } => ("BODY_INVALID", "request body could not be read"),
+            Self::ClientStalled { .. } => ("TIMEOUT", "request body stalled"),
+            Self::BadMember { .. } => ("UNAVAILABLE", "registry member answered badly"),
+            Self::MergeBudget { .. } => ("UNAVAILABLE", "gateway merge budget exhausted"),
+            Self::Loop => ("LOOP_DETECTED", "request loop detected"),
+        };
+        let mut detail = BTreeMap::new();
+        detail.insert("description", self.to_string());
+        if let Some(member) = self.member() {
+            detail.insert("member", member.to_owned());
+        }
+        serde_json::json!(Wire {
+            code,
+            message,
+            detail
+        })
     }
 }
 
@@ -138,6 +159,25 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("connection refused"));
+    }
+
+    #[test]
+    fn a_fan_out_that_lost_several_members_names_each() {
+        let err = GatewayError::Members(vec![
+            GatewayError::MemberTimeout {
+                member: "a:1".into(),
+                after: Duration::from_secs(2),
+            },
+            GatewayError::MemberTimeout {
+                member: "b:2".into(),
+                after: Duration::from_secs(2),
+            },
+        ]);
+        assert_eq!(err.status(), StatusCode::GATEWAY_TIMEOUT);
+        let body: serde_json::Value = serde_json::from_slice(&err.body()).unwrap();
+        assert_eq!(body["errors"][0]["detail"]["member"], "a:1");
+        assert_eq!(body["errors"][1]["detail"]["member"], "b:2");
+        assert_eq!(body["errors"][1]["code"], "TIMEOUT");
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub(crate) struct Gateway {
     pub(crate) draining: AtomicBool,
     /// The search schema documents are validated with.
     pub(crate) schema: crate::search::schema::HeldSchema,
+    /// What all merges together may buffer (`limits.mergeBudgetBytes`).
+    pub(crate) budget: crate::budget::Budget,
 }
 
 impl Gateway {
@@ -38,7 +40,12 @@ impl Gateway {
             config.hash_key(),
             config.cluster.members.clone(),
         );
+        let budget = crate::budget::Budget::new(
+            config.limits.merge_budget_bytes,
+            metrics.merge_budget_gauge(),
+        );
         Ok(Self {
+            budget,
             config,
             ring,
             members,

@@ -10,6 +10,7 @@
 //! - [`proxy`]: proxy-once; header hygiene both ways, `Location` rewriting.
 //! - [`body`]: bodies watched on their way: whose turn it is, stalls and breaks blamed on the right side.
 //! - [`catalog`]: the fanned-out, merged `/v2/_catalog`.
+//! - [`budget`]: the gateway-wide memory budget all merges draw from.
 //! - [`mount`]: cross-member blob mounts.
 //! - [`members`]: the pooled client to members, their health, the hop header.
 //! - [`placement`]: `owner(repo)`, rendezvous or zot's modulo.
@@ -23,6 +24,7 @@
 #![warn(unreachable_pub)]
 
 mod body;
+mod budget;
 mod catalog;
 pub mod config;
 pub mod error;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty};
 use hyper::body::Incoming;
@@ -23,6 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::Notify;
 
 use crate::body::{self, Outbound, Overdue, Turn};
+use crate::budget::{Charge, Exhausted};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
@@ -370,15 +371,75 @@ fn unavailable(member: &Member, reason: String) -> GatewayError {
     }
 }
 
-/// A member's answer read whole, for the gateway to parse (catalog pages,
-/// GraphQL answers); over `limit` bytes it is an error, not a truncation.
+/// A member's answer read whole, for the gateway to parse outside any merge
+/// (the schema at start); over `limit` bytes it is an error, not a truncation.
 pub(crate) async fn read_body(resp: Response<Incoming>, limit: usize) -> Result<Bytes, String> {
-    use http_body_util::Limited;
-    Limited::new(resp.into_body(), limit)
-        .collect()
+    read_charged(resp, limit, &mut Charge::unbudgeted())
         .await
-        .map(|collected| collected.to_bytes())
-        .map_err(|e| format!("body over {limit} bytes or cut short: {e}"))
+        .map_err(|e| e.to_string())
+}
+
+/// Why a member's answer could not be read for a merge.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadError {
+    /// Over `limits.mergedBodyBytes`, by its `Content-Length` or as it came.
+    #[error("body over {limit} bytes (limits.mergedBodyBytes)")]
+    TooLarge { limit: usize },
+    /// The connection failed or closed before the body's end.
+    #[error("body cut short: {0}")]
+    Cut(String),
+    /// The gateway's own budget is spent: no fault of the member's.
+    #[error(transparent)]
+    Budget(#[from] Exhausted),
+}
+
+/// A member's answer read whole for a merge, each byte charged to `charge`
+/// as it arrives (the buffer's capacity, which is what the gateway holds).
+/// A `Content-Length` over `limit` fails before any byte is read.
+pub(crate) async fn read_charged(
+    resp: Response<Incoming>,
+    limit: usize,
+    charge: &mut Charge,
+) -> Result<Bytes, ReadError> {
+    let declared = resp
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ReadError::TooLarge { limit });
+    }
+    let mut body = resp.into_body();
+    let mut buf = BytesMut::new();
+    let mut charged = 0;
+    if let Some(n) = declared {
+        charge.add(n)?;
+        buf.reserve(n);
+        charged = n;
+    }
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ReadError::Cut(error_chain(&e)))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buf.len() + data.len() > limit {
+            return Err(ReadError::TooLarge { limit });
+        }
+        let needed = buf.len() + data.len();
+        if needed > buf.capacity() {
+            // Grown by doubling (no further than the limit) and charged
+            // before the allocation, so the buffer never holds more than its charge.
+            let target = (buf.capacity() * 2).clamp(needed, limit.max(needed));
+            charge.add(target.saturating_sub(charged))?;
+            charged = charged.max(target);
+            buf.reserve(target - buf.len());
+        }
+        if buf.capacity() > charged {
+            charge.add(buf.capacity() - charged)?;
+            charged = buf.capacity();
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(buf.freeze())
 }
 
 /// An empty upstream body.

@@ -79,6 +79,16 @@ struct BodyFailureLabels {
     kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FanOutLabels {
+    member: String,
+    /// `"timeout"` (not finished by the fan-out's deadline), `"unavailable"`
+    /// (no connection, no answer) or `"bad_answer"` (an answer the merge
+    /// cannot use: a non-advancing `Link`, JSON of the wrong shape, over the
+    /// size limit, cut short).
+    kind: &'static str,
+}
+
 /// A plain `fn` so the histogram family has a nameable type.
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS.into_iter())
@@ -98,6 +108,9 @@ pub(crate) struct Metrics {
     member_up: Family<MemberLabels, Gauge>,
     search_queries: Family<PhaseLabels, Counter>,
     search_merged: Counter,
+    fan_out_failures: Family<FanOutLabels, Counter>,
+    merge_budget_used: Gauge,
+    merge_budget_refusals: Counter,
 }
 
 impl Metrics {
@@ -116,6 +129,9 @@ impl Metrics {
             member_up: Family::default(),
             search_queries: Family::default(),
             search_merged: Counter::default(),
+            fan_out_failures: Family::default(),
+            merge_budget_used: Gauge::default(),
+            merge_budget_refusals: Counter::default(),
         };
         let registry = &mut metrics.registry;
         registry.register(
@@ -168,6 +184,21 @@ impl Metrics {
             "Items of members' answers the search merge ranked",
             metrics.search_merged.clone(),
         );
+        registry.register(
+            "fan_out_member_failures",
+            "Members left out of a catalog or search fan-out, by kind: timeout, unavailable, bad_answer",
+            metrics.fan_out_failures.clone(),
+        );
+        registry.register(
+            "merge_budget_used_bytes",
+            "Bytes of limits.mergeBudgetBytes that merges hold now",
+            metrics.merge_budget_used.clone(),
+        );
+        registry.register(
+            "merge_budget_refusals",
+            "Merges refused because limits.mergeBudgetBytes was in use",
+            metrics.merge_budget_refusals.clone(),
+        );
         for member in members {
             metrics.set_member_up(member, false);
         }
@@ -180,6 +211,38 @@ impl Metrics {
             .get_or_create(&PhaseLabels { phase })
             .inc_by(queries as u64);
         self.search_merged.inc_by(items as u64);
+    }
+
+    /// One member left out of a fan-out, by what went wrong; the merge
+    /// budget running out is counted apart, as it is no member's fault.
+    pub(crate) fn fan_out_failure(&self, err: &crate::error::GatewayError) {
+        use crate::error::GatewayError as E;
+        let kind = match err {
+            E::MemberTimeout { .. } => "timeout",
+            E::MemberUnavailable { .. } => "unavailable",
+            E::BadMember { .. } => "bad_answer",
+            E::MergeBudget { .. } => {
+                self.merge_budget_refusals.inc();
+                return;
+            }
+            E::Members(all) => {
+                all.iter().for_each(|e| self.fan_out_failure(e));
+                return;
+            }
+            _ => return,
+        };
+        if let Some(member) = err.member() {
+            let labels = FanOutLabels {
+                member: member.to_owned(),
+                kind,
+            };
+            self.fan_out_failures.get_or_create(&labels).inc();
+        }
+    }
+
+    /// The gauge the merge budget keeps current.
+    pub(crate) fn merge_budget_gauge(&self) -> Gauge {
+        self.merge_budget_used.clone()
     }
 
     /// Records one finished request. `member` is `""` when the gateway

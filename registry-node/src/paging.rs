@@ -5,23 +5,24 @@ use std::cmp::Ordering;
 /// zot's `GetNextRepositories` over a complete, ordered list: `last` must
 /// name a repository in the list (else the page is empty), `n < 0` means no
 /// limit, and repositories `readable` refuses are skipped without counting.
-pub fn catalog_page(
-    repos: &[String],
+/// Names may be owned or borrowed (the gateway borrows them from members' bodies).
+pub fn catalog_page<S: AsRef<str> + Clone>(
+    repos: &[S],
     last: &str,
     n: i64,
     readable: impl Fn(&str) -> bool,
-) -> Vec<String> {
+) -> Vec<S> {
     let mut found = last.is_empty();
     let mut page = Vec::new();
     for repo in repos {
         if n >= 0 && page.len() as i64 == n {
             break;
         }
-        if repo == last {
+        if repo.as_ref() == last {
             found = true;
             continue;
         }
-        if found && readable(repo) {
+        if found && readable(repo.as_ref()) {
             page.push(repo.clone());
         }
     }
@@ -32,8 +33,8 @@ pub fn catalog_page(
 /// as it visits anything after the n-th repository, which always exists (the
 /// repository's own files), so a full page always links onward, even to an
 /// empty next page. Values are not URL-escaped, as zot writes them.
-pub fn catalog_link(page: &[String], n: i64) -> Option<String> {
-    let last = page.last()?;
+pub fn catalog_link<S: AsRef<str>>(page: &[S], n: i64) -> Option<String> {
+    let last = page.last()?.as_ref();
     (n > 0 && page.len() as i64 == n)
         .then(|| format!("</v2/_catalog?n={n}&last={last}>; rel=\"next\""))
 }
@@ -78,7 +79,7 @@ mod tests {
         );
         assert!(catalog_link(&page, 3).is_none());
         assert!(catalog_link(&page, -1).is_none());
-        assert!(catalog_link(&[], 2).is_none());
+        assert!(catalog_link::<String>(&[], 2).is_none());
     }
 
     #[test]

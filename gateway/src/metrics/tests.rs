@@ -192,3 +192,50 @@ fn metrics_are_shareable_across_tasks() {
     assert_send_sync::<Metrics>();
     assert_send_sync::<InFlight>();
 }
+
+#[test]
+fn fan_out_failures_are_counted_by_member_and_kind_and_budget_refusals_apart() {
+    use crate::error::GatewayError;
+    let metrics = Metrics::new(&members());
+    let timeout = |member: &str| GatewayError::MemberTimeout {
+        member: member.into(),
+        after: Duration::from_secs(1),
+    };
+    metrics.fan_out_failure(&GatewayError::Members(vec![
+        timeout("10.0.0.1:5000"),
+        timeout("10.0.0.2:5000"),
+    ]));
+    metrics.fan_out_failure(&GatewayError::BadMember {
+        member: "10.0.0.2:5000".into(),
+        reason: "catalog Link does not advance".into(),
+    });
+    metrics.fan_out_failure(&GatewayError::MergeBudget { limit: 1 });
+    metrics.merge_budget_gauge().set(4096);
+    let text = metrics.encode();
+    let failures = |labels: &str| {
+        sample(
+            &text,
+            &format!("flotilla_gateway_fan_out_member_failures_total{{{labels}}}"),
+        )
+    };
+    assert_eq!(
+        failures(r#"member="10.0.0.1:5000",kind="timeout""#),
+        Some(1.0)
+    );
+    assert_eq!(
+        failures(r#"member="10.0.0.2:5000",kind="timeout""#),
+        Some(1.0)
+    );
+    assert_eq!(
+        failures(r#"member="10.0.0.2:5000",kind="bad_answer""#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "flotilla_gateway_merge_budget_refusals_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "flotilla_gateway_merge_budget_used_bytes"),
+        Some(4096.0)
+    );
+}

@@ -1,5 +1,7 @@
 //! Executing a search request for the fleet: read it, plan each root field, run the plan against members, stitch the answers under their keys.
 
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 use futures_util::future::join_all;
 use http::{header, Method, Request, Response, StatusCode};
@@ -17,14 +19,47 @@ use super::deep::Rounds;
 use super::merge::{self, Part};
 use super::plan::{self, Strategy};
 use super::render::document;
+use crate::budget::Charge;
 use crate::error::GatewayError;
 use crate::gateway::{text, Gateway};
-use crate::members::UpstreamBody;
+use crate::members::{read_charged, ReadError, UpstreamBody};
 use crate::proxy::{self, Client};
 use crate::server::Body;
 
 /// `extensions.code` of the error a member that could not answer leaves behind.
 const MEMBER_UNAVAILABLE: &str = "MEMBER_UNAVAILABLE";
+
+/// `extensions.code` of a field the gateway could not merge for want of
+/// memory (`limits.mergeBudgetBytes` held by other requests).
+const MERGE_BUDGET_EXHAUSTED: &str = "MERGE_BUDGET_EXHAUSTED";
+
+/// What every member asked for one search request shares, carried in the
+/// request's extensions to each [`ask`]: one deadline for the whole request
+/// (`timeouts.fanOut`, every round and body included), and one charge on the
+/// merge budget that holds what its answers buffer until the request ends.
+#[derive(Clone)]
+pub(super) struct Scope {
+    deadline: tokio::time::Instant,
+    charge: Arc<Mutex<Charge>>,
+}
+
+impl Scope {
+    fn new(gw: &Gateway) -> Self {
+        Self {
+            deadline: tokio::time::Instant::now() + gw.config.timeouts.fan_out,
+            charge: Arc::new(Mutex::new(gw.budget.charge())),
+        }
+    }
+
+    /// The request's scope; a fresh one where none was set.
+    fn of(gw: &Gateway, parts: &http::request::Parts) -> Self {
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .unwrap_or_else(|| Self::new(gw))
+    }
+}
 
 /// One member's answer to one sub-request.
 pub(super) enum Answer {
@@ -39,7 +74,7 @@ pub(crate) async fn handle(
     client: &Client,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, GatewayError> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     if parts.method == Method::OPTIONS {
         let index = gw.members.pick()?;
         let req = Request::from_parts(parts, body);
@@ -76,6 +111,7 @@ pub(crate) async fn handle(
             vec![err],
         )));
     }
+    parts.extensions.insert(Scope::new(gw));
     let answers = join_all(
         fields
             .iter()
@@ -337,7 +373,10 @@ pub(super) async fn ask(
 ) -> Answer {
     match ask_member(gw, client, parts, index, field).await {
         Ok(answer) => answer,
-        Err(err) => Answer::Data(None, vec![unavailable(field, &err)]),
+        Err(err) => {
+            gw.metrics.fan_out_failure(&err);
+            Answer::Data(None, vec![unavailable(field, &err)])
+        }
     }
 }
 
@@ -366,12 +405,14 @@ async fn ask_member(
     headers.insert(header::CONTENT_LENGTH, http::HeaderValue::from(body.len()));
     headers.remove(header::ACCEPT_ENCODING);
     *up.body_mut() = full(body);
-    let resp = tokio::time::timeout(gw.config.timeouts.fan_out, gw.members.send(index, up))
+    let scope = Scope::of(gw, parts);
+    let timed_out = |_| GatewayError::MemberTimeout {
+        member: member.clone(),
+        after: gw.config.timeouts.fan_out,
+    };
+    let resp = tokio::time::timeout_at(scope.deadline, gw.members.send(index, up))
         .await
-        .map_err(|_| GatewayError::MemberTimeout {
-            member: member.clone(),
-            after: gw.config.timeouts.fan_out,
-        })??;
+        .map_err(timed_out)??;
     match resp.status() {
         StatusCode::OK | StatusCode::UNPROCESSABLE_ENTITY => {}
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -384,12 +425,25 @@ async fn ask_member(
         }
         status => return Err(bad(format!("search answered {status}"))),
     }
-    let bytes = crate::members::read_body(resp, gw.config.limits.merged_body_bytes)
+    // The body is bounded by the same deadline: a member that drips it is cut off.
+    let mut charge = gw.budget.charge();
+    let read = read_charged(resp, gw.config.limits.merged_body_bytes, &mut charge);
+    let bytes = tokio::time::timeout_at(scope.deadline, read)
         .await
-        .map_err(|e| bad(format!("search {e}")))?;
-    let mut answer: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| bad(format!("search answer is not JSON: {e}")))?;
-    let errors = match answer.get_mut("errors").map(Value::take) {
+        .map_err(timed_out)?
+        .map_err(|e| match e {
+            ReadError::Budget(exhausted) => exhausted.into(),
+            e => bad(format!("search {e}")),
+        })?;
+    // The parsed answer is a tree several times its text: counted once more.
+    charge.add(bytes.len())?;
+    if let Ok(mut held) = scope.charge.lock() {
+        held.absorb(charge);
+    }
+    let Ok(Value::Object(mut answer)) = serde_json::from_slice::<Value>(&bytes) else {
+        return Err(bad("search answer is not a JSON object".into()));
+    };
+    let errors: Vec<GqlError> = match answer.get_mut("errors").map(Value::take) {
         // A member's own errors pass through, pointing into the client's
         // document rather than the one-field document the member was sent.
         Some(errors) => serde_json::from_value::<Vec<GqlError>>(errors)
@@ -404,11 +458,22 @@ async fn ask_member(
             .collect(),
         None => Vec::new(),
     };
-    let value = answer
-        .get_mut("data")
-        .and_then(|d| d.get_mut(&field.key))
-        .map(Value::take)
-        .filter(|v| !v.is_null());
+    // Without data, or with the field null, only the member's errors say
+    // why; an answer that says nothing is the member's fault, not an empty list.
+    let value = match answer.get_mut("data").map(Value::take) {
+        None | Some(Value::Null) if !errors.is_empty() => None,
+        None => return Err(bad("search answer has neither data nor errors".into())),
+        Some(Value::Object(mut data)) => match data.get_mut(&field.key).map(Value::take) {
+            None => return Err(bad(format!("search answer has no `{}`", field.key))),
+            Some(Value::Null) if !errors.is_empty() => None,
+            Some(value) => {
+                super::shape::check(&gw.schema.get(), field, &value)
+                    .map_err(|e| bad(format!("search answer does not fit the schema: {e}")))?;
+                (!value.is_null()).then_some(value)
+            }
+        },
+        Some(other) => return Err(bad(format!("search answer's data is {other:.40}"))),
+    };
     Ok(Answer::Data(value, errors))
 }
 
@@ -426,11 +491,17 @@ fn locate(field: &Selected, path: &[Value]) -> flotilla_node::graphql::error::Lo
 }
 
 /// The error a member that could not answer leaves in `errors`, naming it.
+/// The merge budget running out is no member's fault: its own code makes
+/// the whole field fail rather than leave a member out.
 fn unavailable(field: &Selected, err: &GatewayError) -> GqlError {
+    let code = match err {
+        GatewayError::MergeBudget { .. } => MERGE_BUDGET_EXHAUSTED,
+        _ => MEMBER_UNAVAILABLE,
+    };
     let mut e = GqlError::new(err.to_string())
         .path(vec![json!(field.key)])
         .at(field.location)
-        .code(MEMBER_UNAVAILABLE);
+        .code(code);
     if let (Some(ext), Some(member)) = (e.extensions.as_mut(), err.member()) {
         ext.insert("member".into(), json!(member));
     }

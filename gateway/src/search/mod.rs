@@ -10,6 +10,7 @@
 //! - [`cve_diff`]: `CVEDiffListForImages` computed across members.
 //! - [`merge`]: the fan-out rewrite (top-k, reserved keys) and the merge by schema path.
 //! - [`deep`]: pages past the first items: each member's share, then windows.
+//! - [`shape`]: a member's answer checked against the schema before anything merges it.
 
 pub(crate) mod cve_diff;
 pub(crate) mod deep;
@@ -20,3 +21,4 @@ pub(crate) mod merge;
 pub(crate) mod plan;
 pub(crate) mod render;
 pub(crate) mod schema;
+pub(crate) mod shape;
