@@ -382,6 +382,7 @@ async fn ask_member(
                 resp,
             )));
         }
+        StatusCode::NOT_FOUND => return Err(GatewayError::NoSearch { member }),
         status => return Err(bad(format!("search answered {status}"))),
     }
     let bytes = crate::members::read_body(resp, gw.config.limits.merged_body_bytes)
