@@ -44,9 +44,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Verify { config } => {
             let cfg = load(&config)?;
-            cfg.check_files()?;
-            // The TLS material parses as `serve` will need it.
-            flotilla_node::tls::acceptor(cfg.http.tls.as_ref())?;
+            flotilla_node::server::check(&cfg)?;
             if let Some(inert) = inert(&cfg) {
                 eprintln!("{inert}");
             }

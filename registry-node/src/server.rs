@@ -33,8 +33,7 @@ pub struct Server {
 /// metadata cannot be opened. The binary binds first, builds, and only then
 /// prints its `listening on` line, so the line means the node is ready.
 pub async fn build(config: &Config) -> anyhow::Result<Server> {
-    config.check_files()?;
-    let tls = crate::tls::acceptor(config.http.tls.as_ref())?;
+    let tls = check(config)?;
     let node = Arc::new(build_node(config).await?);
     Ok(Server {
         node,
@@ -42,6 +41,14 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
         stall: config.timeouts.body_stall,
         limits: config.timeouts.listener(&config.limits),
     })
+}
+
+/// What `verify` checks beyond the config's text, and `build` first: every
+/// file the config names can be read, and the TLS material makes a TLS
+/// configuration (returned, for `build`).
+pub fn check(config: &Config) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    config.check_files()?;
+    crate::tls::acceptor(config.http.tls.as_ref())
 }
 
 impl Server {
