@@ -1,13 +1,11 @@
 //! A GraphQL client introspects a node's search endpoint and finds zot's schema, type by type.
 //!
-//! The expected schema is the SDL of zot-reference §1.2 (zot's
-//! `schema.graphql`), read at test time from `shared/zot-reference.md`
-//! beside the checkout and parsed with `graphql-parser`. Names, kinds,
-//! types and nullability must match; descriptions may differ.
+//! The expected schema is zot's `pkg/extensions/search/schema.graphql`, kept
+//! verbatim in `e2e/fixtures/zot-schema.graphql` and parsed with
+//! `graphql-parser`. Names, kinds, types and nullability must match;
+//! descriptions may differ.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
-use std::path::PathBuf;
 
 use anyhow::{bail, ensure, Context, Result};
 use flotilla_e2e::search_fixture::Gql;
@@ -298,11 +296,10 @@ fn type_ref(ty: &Value) -> Result<String> {
     })
 }
 
-/// zot's types from the SDL of zot-reference §1.2, as shapes.
+/// zot's types from its SDL, as shapes.
 fn zot_sdl() -> Result<BTreeMap<String, Shape>> {
-    let text = sdl_text()?;
-    let document = graphql_parser::parse_schema::<String>(&text)
-        .map_err(|e| anyhow::anyhow!("zot's SDL in §1.2 does not parse: {e}"))?;
+    let document = graphql_parser::parse_schema::<String>(ZOT_SDL)
+        .map_err(|e| anyhow::anyhow!("zot's SDL does not parse: {e}"))?;
     let mut shapes = BTreeMap::new();
     for definition in document.definitions {
         let Definition::TypeDefinition(definition) = definition else {
@@ -345,7 +342,7 @@ fn zot_sdl() -> Result<BTreeMap<String, Shape>> {
     }
     ensure!(
         shapes.contains_key("Query") && shapes.len() >= 25,
-        "zot's SDL in §1.2 has {} types and {} Query type: not the schema this test expects",
+        "zot's SDL has {} types and {} Query type: not the schema this test expects",
         shapes.len(),
         if shapes.contains_key("Query") {
             "a"
@@ -364,30 +361,5 @@ fn sdl_type(ty: &Type<'_, String>) -> String {
     }
 }
 
-/// The ```graphql block after "### 1.2" in `../shared/zot-reference.md`
-/// (relative to the workspace root; CI checks `shared/` out beside it).
-fn sdl_text() -> Result<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/zot-reference.md");
-    let reference = fs::read_to_string(&path).with_context(|| {
-        format!(
-            "zot's schema is read from {}, which is missing: put the `shared/` directory \
-             (with zot-reference.md) beside the checkout, as CI does",
-            path.display()
-        )
-    })?;
-    let section = reference
-        .split_once("### 1.2")
-        .with_context(|| format!("{} has no section \"### 1.2\"", path.display()))?
-        .1;
-    let block = section
-        .split_once("```graphql")
-        .with_context(|| format!("§1.2 of {} has no ```graphql block", path.display()))?
-        .1;
-    let (sdl, _) = block.split_once("```").with_context(|| {
-        format!(
-            "§1.2's ```graphql block in {} is not closed",
-            path.display()
-        )
-    })?;
-    Ok(sdl.to_owned())
-}
+/// zot's SDL, compiled into the test so that it reads nothing outside the checkout.
+const ZOT_SDL: &str = include_str!("../fixtures/zot-schema.graphql");

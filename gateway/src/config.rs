@@ -86,7 +86,7 @@ impl Default for HttpConfig {
 pub struct ClusterConfig {
     /// `host:port` of every member, in the same order everywhere (placement depends on it).
     pub members: Vec<String>,
-    /// The 16-character SipHash key placement uses.
+    /// The SipHash key placement uses: exactly 16 bytes, as zot reads it.
     pub hash_key: String,
     /// TLS towards members: `cacert` to verify them, `cert`+`key` for mTLS.
     /// When present, members are reached over HTTPS.
@@ -99,6 +99,16 @@ pub enum Placement {
     #[default]
     Rendezvous,
     Zot,
+}
+
+/// As the config spells it, so `verify-config` echoes what the operator wrote.
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Rendezvous => "rendezvous",
+            Self::Zot => "zot",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -261,7 +271,10 @@ impl Config {
             });
         }
         for (i, member) in cluster.members.iter().enumerate() {
-            if member.parse::<http::uri::Authority>().is_err() || member.contains('@') {
+            // zot's members are sockets; without a port the gateway would
+            // reach a port (80 or 443) no node was told to listen on.
+            let authority = member.parse::<http::uri::Authority>();
+            if !authority.is_ok_and(|a| a.port().is_some()) || member.contains('@') {
                 return Err(ConfigError::Invalid {
                     key: "cluster.members",
                     message: format!("member {i} `{member}` is not \"host:port\""),
@@ -278,7 +291,7 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "cluster.hashKey",
                 message: format!(
-                    "hashKey for scale out cluster must have 16 characters (has {})",
+                    "must be exactly 16 bytes (has {} bytes), the length of zot's SipHash key",
                     cluster.hash_key.len()
                 ),
             });
@@ -299,17 +312,7 @@ impl Config {
                 });
             }
         }
-        if let Some(level) = &self.log.level {
-            if !matches!(
-                level.as_str(),
-                "trace" | "debug" | "info" | "warn" | "error"
-            ) {
-                return Err(ConfigError::Invalid {
-                    key: "log.level",
-                    message: format!("`{level}` is not one of trace, debug, info, warn, error"),
-                });
-            }
-        }
+        self.log.validate()?;
         let t = &self.timeouts;
         if [
             t.connect,
@@ -355,6 +358,18 @@ impl Config {
             });
         }
         Ok(self)
+    }
+
+    /// Every file the config names can be read: the TLS material, the
+    /// listener's and the one towards members.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        if let Some(tls) = &self.http.tls {
+            tls.check_files(["http.tls.cert", "http.tls.key", "http.tls.cacert"])?;
+        }
+        if let Some(tls) = &self.cluster.tls {
+            tls.check_files(["cluster.tls.cert", "cluster.tls.key", "cluster.tls.cacert"])?;
+        }
+        Ok(())
     }
 
     /// The listener's bounds on each client.
@@ -417,7 +432,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("cluster.hashKey") && err.contains("16 characters"),
+            err.contains("cluster.hashKey") && err.contains("16 bytes (has 5 bytes)"),
             "{err}"
         );
         let none = r#"{"cluster":{"members":[],"hashKey":"loremipsumdolors"}}"#;
@@ -459,5 +474,44 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("member"), "{err}");
+    }
+
+    /// The hole: a member written without a port was accepted, and the
+    /// gateway then reached it on port 80.
+    #[test]
+    fn a_member_without_a_port_is_refused() {
+        for member in ["127.0.0.1", "node-a", "[::1]"] {
+            let text = OK.replace("127.0.0.1:9001", member);
+            let err = Config::parse(&text)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("cluster.members") && err.contains(member),
+                "{member}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_hash_key_is_counted_in_bytes() {
+        // 16 characters, 17 bytes: zot reads bytes.
+        let text = OK.replace("loremipsumdolors", "loremipsumdolor\u{e9}");
+        let err = Config::parse(&text)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("16 bytes (has 17 bytes)"), "{err}");
+    }
+
+    #[test]
+    fn placement_prints_as_the_config_spells_it() {
+        for name in ["rendezvous", "zot"] {
+            let text = OK.replace(r#""http""#, &format!(r#""placement":"{name}","http""#));
+            let cfg = Config::parse(&text).unwrap();
+            assert_eq!(cfg.placement.to_string(), name);
+        }
     }
 }

@@ -32,6 +32,10 @@ pub enum GatewayError {
     /// that is not JSON, over the size limit, a Link to another host).
     #[error("member {member} answered badly: {reason}")]
     BadMember { member: String, reason: String },
+    /// The member answered 404 on zot's search endpoint: it runs without the
+    /// search extension, which is a config to fix, not an outage.
+    #[error("member {member} has no search extension: /v2/_zot/ext/search answered 404 (switch on extensions.search in its config)")]
+    NoSearch { member: String },
     /// The request came from a gateway: a member address points back at one.
     #[error("request already passed through a Flotilla gateway")]
     Loop,
@@ -84,7 +88,7 @@ impl GatewayError {
             Self::MemberTimeout { .. } | Self::MemberStalled { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::ClientBody { .. } => StatusCode::BAD_REQUEST,
             Self::ClientStalled { .. } => StatusCode::REQUEST_TIMEOUT,
-            Self::BadMember { .. } => StatusCode::BAD_GATEWAY,
+            Self::BadMember { .. } | Self::NoSearch { .. } => StatusCode::BAD_GATEWAY,
             Self::Loop => StatusCode::LOOP_DETECTED,
             Self::Oci(status, _) => *status,
         }
@@ -96,7 +100,8 @@ impl GatewayError {
             Self::MemberUnavailable { member, .. }
             | Self::MemberTimeout { member, .. }
             | Self::MemberStalled { member, .. }
-            | Self::BadMember { member, .. } => Some(member),
+            | Self::BadMember { member, .. }
+            | Self::NoSearch { member } => Some(member),
             _ => None,
         }
     }
@@ -125,6 +130,7 @@ impl GatewayError {
             Self::ClientBody { .. } => ("BODY_INVALID", "request body could not be read"),
             Self::ClientStalled { .. } => ("TIMEOUT", "request body stalled"),
             Self::BadMember { .. } => ("UNAVAILABLE", "registry member answered badly"),
+            Self::NoSearch { .. } => ("UNSUPPORTED", "registry member has no search extension"),
             Self::MergeBudget { .. } => ("UNAVAILABLE", "gateway merge budget exhausted"),
             Self::Loop => ("LOOP_DETECTED", "request loop detected"),
         };

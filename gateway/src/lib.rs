@@ -17,7 +17,7 @@
 //! - [`config`]: zot's JSON keys (`http`, `cluster`) plus Flotilla's own, validated once.
 //! - `search`: the GraphQL engine: plan each root field, fan out, merge by schema path.
 //! - [`error`]: the one error type, mapped once to OCI error JSON.
-//! - [`server`]: the listener (HTTP/1.1, HTTP/2, TLS) and graceful drain.
+//! - `server`: building the gateway, then the listener (HTTP/1.1, HTTP/2, TLS) and graceful drain.
 //! - `metrics`: Prometheus metrics.
 
 #![forbid(unsafe_code)]
@@ -38,4 +38,4 @@ pub mod route;
 mod search;
 mod server;
 
-pub use server::serve;
+pub use server::{build, Server};

@@ -1,4 +1,4 @@
-//! `flotilla-gateway`: parse the command line and config, bind, and hand over to [`flotilla_gateway::serve`].
+//! `flotilla-gateway`: parse the command line and config, bind, build the gateway, announce, and hand over to [`flotilla_gateway::Server::serve`].
 
 use std::path::{Path, PathBuf};
 
@@ -35,15 +35,20 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+async fn main() -> std::process::ExitCode {
+    process::exit(run(Cli::parse().command).await)
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::VerifyConfig {
             config,
             repositories,
         } => {
             let cfg = load(&config)?;
+            cfg.check_files()?;
             println!(
-                "{}: ok ({} members, {:?} placement)",
+                "{}: ok ({} members, {} placement)",
                 config.display(),
                 cfg.cluster.members.len(),
                 cfg.placement
@@ -59,9 +64,11 @@ async fn main() -> anyhow::Result<()> {
             listen.apply(&mut cfg.http.address, &mut cfg.http.port);
             process::init_logging(cfg.log.level.as_deref().unwrap_or("info"));
             cfg.limits.connections = process::fit_descriptor_limit(cfg.limits.connections);
-            let listener =
-                process::bind(&cfg.http.address, cfg.http.port, cfg.http.tls.is_some()).await?;
-            flotilla_gateway::serve(listener, cfg, process::shutdown_signal()).await
+            let listener = process::bind(&cfg.http.address, cfg.http.port).await?;
+            let tls = cfg.http.tls.is_some();
+            let server = flotilla_gateway::build(cfg)?;
+            process::announce(&listener, tls)?;
+            server.serve(listener, process::shutdown_signal()).await
         }
     }
 }

@@ -15,59 +15,84 @@ use crate::proxy::Client;
 /// Every response body the gateway sends: streamed from a member, or its own.
 pub(crate) type Body = BoxBody<Bytes, std::io::Error>;
 
-/// Serves the gateway on `listener` until `shutdown` resolves. Then `/readyz`
-/// turns 503, no new connection is accepted, and in-flight requests finish
-/// within `timeouts.drain`. The caller binds, so tests can use port 0.
-pub async fn serve(
-    listener: TcpListener,
-    config: Config,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+/// A gateway ready to serve: its config's files read and its member clients built.
+pub struct Server {
+    gateway: Arc<Gateway>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// Builds the gateway from `config`, failing before anything is served when
+/// a file it names cannot be read or the TLS material is bad. The binary
+/// binds first, builds, and only then prints its `listening on` line.
+pub fn build(config: Config) -> anyhow::Result<Server> {
+    config.check_files()?;
     let tls = flotilla_node::tls::acceptor(config.http.tls.as_ref())?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let stopping = flotilla_node::listener::Stopping {
-        linger: config.timeouts.drain_delay,
-        drain: config.timeouts.drain,
-    };
-    let (probe_interval, probe_timeout) = (config.timeouts.probe_interval, config.timeouts.probe);
-    let limits = config.client_limits();
     let gateway = Arc::new(Gateway::new(config)?);
-    let probes = tokio::spawn(
-        gateway
-            .members
-            .clone()
-            .probe_forever(probe_interval, probe_timeout),
-    );
-    // Until a member's schema is learned, zot's built-in copy validates.
-    let learning = {
-        let gateway = gateway.clone();
-        tokio::spawn(async move {
-            let limit = gateway.config.limits.merged_body_bytes;
-            crate::search::schema::learn(&gateway.schema, &gateway.members, probe_interval, limit)
-                .await;
-        })
-    };
-    let make_service = |peer| {
-        let client = Client { peer, scheme };
-        let gateway = gateway.clone();
-        hyper::service::service_fn(move |req| {
+    Ok(Server { gateway, tls })
+}
+
+impl Server {
+    /// Serves the gateway on `listener` until `shutdown` resolves. Then
+    /// `/readyz` turns 503, no new connection is accepted, and in-flight
+    /// requests finish within `timeouts.drain`. The caller binds, so tests
+    /// can use port 0.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let Self { gateway, tls } = self;
+        let config = &gateway.config;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let stopping = flotilla_node::listener::Stopping {
+            linger: config.timeouts.drain_delay,
+            drain: config.timeouts.drain,
+        };
+        let (probe_interval, probe_timeout) =
+            (config.timeouts.probe_interval, config.timeouts.probe);
+        let limits = config.client_limits();
+        let probes = tokio::spawn(
+            gateway
+                .members
+                .clone()
+                .probe_forever(probe_interval, probe_timeout),
+        );
+        // Until a member's schema is learned, zot's built-in copy validates.
+        let learning = {
             let gateway = gateway.clone();
-            let client = client.clone();
-            async move { Ok::<_, std::convert::Infallible>(gateway.handle(&client, req).await) }
-        })
-    };
-    let on_drain = || gateway.draining.store(true, Ordering::Relaxed);
-    flotilla_node::listener::run(
-        listener,
-        tls,
-        shutdown,
-        stopping,
-        limits,
-        on_drain,
-        make_service,
-    )
-    .await;
-    probes.abort();
-    learning.abort();
-    Ok(())
+            tokio::spawn(async move {
+                let limit = gateway.config.limits.merged_body_bytes;
+                crate::search::schema::learn(
+                    &gateway.schema,
+                    &gateway.members,
+                    probe_interval,
+                    limit,
+                )
+                .await;
+            })
+        };
+        let make_service = |peer| {
+            let client = Client { peer, scheme };
+            let gateway = gateway.clone();
+            hyper::service::service_fn(move |req| {
+                let gateway = gateway.clone();
+                let client = client.clone();
+                async move { Ok::<_, std::convert::Infallible>(gateway.handle(&client, req).await) }
+            })
+        };
+        let on_drain = || gateway.draining.store(true, Ordering::Relaxed);
+        flotilla_node::listener::run(
+            listener,
+            tls,
+            shutdown,
+            stopping,
+            limits,
+            on_drain,
+            make_service,
+        )
+        .await;
+        probes.abort();
+        learning.abort();
+        Ok(())
+    }
 }

@@ -15,7 +15,7 @@
 //! - [`error`]: the one error type and its mapping to OCI error JSON.
 //! - [`paging`]: zot's `n`/`last` page cutting and `Link` headers, shared with the gateway's merged catalog.
 //! - [`digest`], [`name`]: the two validated identifiers every route carries.
-//! - [`server`]: binds nothing itself; serves a bound listener until shutdown.
+//! - [`server`]: binds nothing itself; builds the node, then serves a bound listener until shutdown.
 //! - [`process`]: logging, binding with the stdout line, shutdown signals — for both binaries.
 //! - [`listener`]: the accept loop (HTTP/1.1, HTTP/2, TLS, drain) with every client bounded in number and time, shared with the gateway.
 //! - [`stall`]: a body that fails when its sender stalls, for both binaries.
@@ -43,4 +43,4 @@ pub mod tls;
 
 pub use api::route;
 pub use config::Config;
-pub use server::serve;
+pub use server::{build, Server};

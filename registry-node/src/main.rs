@@ -1,4 +1,4 @@
-//! `flotilla-node`: parse the command line and config, bind, and hand over to [`flotilla_node::serve`].
+//! `flotilla-node`: parse the command line and config, bind, build the node, announce, and hand over to [`flotilla_node::Server::serve`].
 
 use std::path::PathBuf;
 
@@ -36,10 +36,18 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+async fn main() -> std::process::ExitCode {
+    process::exit(run(Cli::parse().command).await)
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Verify { config } => {
-            load(&config)?;
+            let cfg = load(&config)?;
+            flotilla_node::server::check(&cfg)?;
+            if let Some(inert) = inert(&cfg) {
+                eprintln!("{inert}");
+            }
             println!("{}: ok", config.display());
             Ok(())
         }
@@ -60,11 +68,26 @@ async fn main() -> anyhow::Result<()> {
             let mut cfg = cfg.validate()?;
             process::init_logging(cfg.log.level.as_deref().unwrap_or("info"));
             cfg.limits.connections = process::fit_descriptor_limit(cfg.limits.connections);
-            let listener =
-                process::bind(&cfg.http.address, cfg.http.port, cfg.http.tls.is_some()).await?;
-            flotilla_node::serve(listener, cfg, process::shutdown_signal()).await
+            if let Some(inert) = inert(&cfg) {
+                tracing::warn!("{inert}");
+            }
+            let listener = process::bind(&cfg.http.address, cfg.http.port).await?;
+            let server = flotilla_node::build(&cfg).await?;
+            process::announce(&listener, cfg.http.tls.is_some())?;
+            server.serve(listener, process::shutdown_signal()).await
         }
     }
+}
+
+/// The one line naming the zot keys accepted without effect, if any.
+fn inert(cfg: &Config) -> Option<String> {
+    let keys = cfg.inert_keys();
+    (!keys.is_empty()).then(|| {
+        format!(
+            "zot keys accepted with no effect on this node: {}",
+            keys.join(", ")
+        )
+    })
 }
 
 fn load(path: &PathBuf) -> anyhow::Result<Config> {

@@ -1,4 +1,4 @@
-//! What both binaries do around serving: JSON logs on stderr, binding with the one stdout line scripts read, and the shutdown signals.
+//! What both binaries do around serving: JSON logs on stderr, binding, the one stdout line scripts read, one-line errors, and the shutdown signals.
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -37,16 +37,35 @@ pub fn init_logging(level: &str) {
         .init();
 }
 
-/// Binds `address:port` and prints `listening on <scheme>://<addr>`: the one
-/// line on stdout, which tests and scripts read to learn the port (0 picks one).
-pub async fn bind(address: &str, port: u16, tls: bool) -> anyhow::Result<TcpListener> {
+/// Binds `address:port`. Nothing is printed yet: [`announce`] does that once
+/// everything else has been checked.
+pub async fn bind(address: &str, port: u16) -> anyhow::Result<TcpListener> {
     let addr = format!("{address}:{port}");
-    let listener = TcpListener::bind(&addr)
+    TcpListener::bind(&addr)
         .await
-        .with_context(|| format!("http.address/http.port: cannot bind {addr}"))?;
+        .with_context(|| format!("http.address/http.port: cannot bind {addr}"))
+}
+
+/// Prints `listening on <scheme>://<addr>`: the one line on stdout, which
+/// tests and scripts read to learn the port (0 picks one) and take as the
+/// sign that the process is ready, so it comes after every check.
+pub fn announce(listener: &TcpListener, tls: bool) -> anyhow::Result<()> {
     let scheme = if tls { "https" } else { "http" };
     println!("listening on {scheme}://{}", listener.local_addr()?);
-    Ok(listener)
+    Ok(())
+}
+
+/// Ends the process: 0, or 1 with the error and its causes on one stderr
+/// line. anyhow's own report would add a backtrace whenever
+/// `RUST_BACKTRACE` is set; an operator needs only the message.
+pub fn exit(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Raises the soft descriptor limit as far as `connections` clients need

@@ -1,4 +1,4 @@
-//! Serving: builds the node from its config and answers connections on an already-bound listener until shutdown.
+//! Serving: builds the node from its config (every file, storage and metadata checked), then answers connections on an already-bound listener until shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,59 +20,94 @@ use crate::Config;
 /// How long in-flight requests may run after shutdown is asked for.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Serves the registry on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish (up to a deadline). The caller binds, so tests
-/// can bind port 0 and the binary can print the address first.
-pub async fn serve(
-    listener: TcpListener,
-    config: Config,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let tls = crate::tls::acceptor(config.http.tls.as_ref())?;
-    let node = Arc::new(build(&config).await?);
-    let flusher = node.meta.as_ref().map(Meta::spawn_flusher);
-    let stall = config.timeouts.body_stall;
-    let make_service = |_peer| {
-        let node = node.clone();
-        let service = ServiceBuilder::new()
-            // Outermost, so every request is logged with its status and latency.
-            .layer(TraceLayer::new_for_http())
-            // A client that stops sending its body fails its own request.
-            .map_request(move |req: http::Request<hyper::body::Incoming>| {
-                req.map(|body| Stalling::new(body, stall))
-            })
-            .service_fn(move |req| {
-                let node = node.clone();
-                async move { Ok::<_, std::convert::Infallible>(api::handle(node, req).await) }
-            });
-        TowerToHyperService::new(service)
-    };
-    let stopping = crate::listener::Stopping {
-        linger: Duration::ZERO,
-        drain: DRAIN_DEADLINE,
-    };
-    let limits = config.timeouts.listener(&config.limits);
-    crate::listener::run(
-        listener,
-        tls,
-        shutdown,
-        stopping,
-        limits,
-        || {},
-        make_service,
-    )
-    .await;
-    if let Some(meta) = &node.meta {
-        // Pull counts still in memory are written before the node exits.
-        if let Some(flusher) = flusher {
-            flusher.abort();
-        }
-        meta.flush().await;
-    }
-    Ok(())
+/// A node ready to serve: its files read, storage open, metadata loaded.
+pub struct Server {
+    node: Arc<Node>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stall: Duration,
+    limits: crate::listener::Limits,
 }
 
-async fn build(config: &Config) -> anyhow::Result<Node> {
+/// Builds the node from `config`, failing before anything is served when a
+/// file it names cannot be read, the TLS material is bad, or storage or the
+/// metadata cannot be opened. The binary binds first, builds, and only then
+/// prints its `listening on` line, so the line means the node is ready.
+pub async fn build(config: &Config) -> anyhow::Result<Server> {
+    let tls = check(config)?;
+    let node = Arc::new(build_node(config).await?);
+    Ok(Server {
+        node,
+        tls,
+        stall: config.timeouts.body_stall,
+        limits: config.timeouts.listener(&config.limits),
+    })
+}
+
+/// What `verify` checks beyond the config's text, and `build` first: every
+/// file the config names can be read, and the TLS material makes a TLS
+/// configuration (returned, for `build`).
+pub fn check(config: &Config) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    config.check_files()?;
+    crate::tls::acceptor(config.http.tls.as_ref())
+}
+
+impl Server {
+    /// Serves the registry on `listener` until `shutdown` resolves, then lets
+    /// in-flight requests finish (up to a deadline). The caller binds, so
+    /// tests can bind port 0.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let Self {
+            node,
+            tls,
+            stall,
+            limits,
+        } = self;
+        let flusher = node.meta.as_ref().map(Meta::spawn_flusher);
+        let make_service = |_peer| {
+            let node = node.clone();
+            let service = ServiceBuilder::new()
+                // Outermost, so every request is logged with its status and latency.
+                .layer(TraceLayer::new_for_http())
+                // A client that stops sending its body fails its own request.
+                .map_request(move |req: http::Request<hyper::body::Incoming>| {
+                    req.map(|body| Stalling::new(body, stall))
+                })
+                .service_fn(move |req| {
+                    let node = node.clone();
+                    async move { Ok::<_, std::convert::Infallible>(api::handle(node, req).await) }
+                });
+            TowerToHyperService::new(service)
+        };
+        let stopping = crate::listener::Stopping {
+            linger: Duration::ZERO,
+            drain: DRAIN_DEADLINE,
+        };
+        crate::listener::run(
+            listener,
+            tls,
+            shutdown,
+            stopping,
+            limits,
+            || {},
+            make_service,
+        )
+        .await;
+        if let Some(meta) = &node.meta {
+            // Pull counts still in memory are written before the node exits.
+            if let Some(flusher) = flusher {
+                flusher.abort();
+            }
+            meta.flush().await;
+        }
+        Ok(())
+    }
+}
+
+async fn build_node(config: &Config) -> anyhow::Result<Node> {
     let root = config.storage.root_directory.clone();
     let store = Store::open(&root)
         .map_err(|e| anyhow::anyhow!("storage.rootDirectory `{}`: {e}", root.display()))?;

@@ -1,4 +1,4 @@
-//! Runners for the real registry clients of `shared/clients.md`, each always in plain-HTTP mode.
+//! Runners for the real registry clients the e2e tests drive, each always in plain-HTTP mode.
 //!
 //! - [`skopeo`]: copy between `oci:` layouts and `docker://` registries, list tags, inspect, delete.
 //! - [`umoci`]: build an OCI layout from a directory tree, rootless.

@@ -423,6 +423,7 @@ async fn ask_member(
                 resp,
             )));
         }
+        StatusCode::NOT_FOUND => return Err(GatewayError::NoSearch { member }),
         status => return Err(bad(format!("search answered {status}"))),
     }
     // The body is bounded by the same deadline: a member that drips it is cut off.

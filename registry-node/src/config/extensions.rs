@@ -8,8 +8,9 @@ use crate::graphql::cost::Budget;
 /// `extensions.search.maxFields` when it is not set.
 const DEFAULT_SEARCH_FIELDS: usize = 10_000;
 
-/// `extensions`. Keys the node does not act on (sync, scrub, metrics, lint,
-/// trust, events, mgmt, apikey) are accepted so a zot config starts as it is.
+/// `extensions`. Keys the node does not act on are refused when switched on
+/// (sync, lint, events) or named in the start warning (scrub, metrics, trust,
+/// mgmt, apikey); see `inert` for why each.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExtensionsConfig {
@@ -34,8 +35,8 @@ pub struct ExtensionsConfig {
 pub struct SearchConfig {
     /// Defaults to true when the `search` object is present, as zot's defaults do.
     pub enable: Option<bool>,
-    /// zot's CVE scanning (trivy). Accepted; the node answers CVE queries as
-    /// zot does with scanning off until the CVE issue lands.
+    /// zot's CVE scanning (trivy). Accepted with a warning; the node answers
+    /// CVE queries as zot does with scanning off.
     pub cve: Option<serde_json::Value>,
     /// Flotilla's own (zot has no such key, and refuses a file that sets
     /// it): the most fields and argument values one search document may
@@ -134,7 +135,7 @@ mod tests {
 
     #[test]
     fn zot_extension_keys_are_accepted_and_bad_values_named() {
-        parse(r#"{"sync":{"enable":false},"scrub":{},"metrics":{"enable":true},"lint":{},"trust":{"enable":false},"mgmt":{},"apikey":{},"events":{}}"#)
+        parse(r#"{"sync":{"enable":false},"scrub":{},"metrics":{"enable":true},"lint":{"enable":false},"trust":{"enable":false},"mgmt":{},"apikey":{},"events":{"enable":false}}"#)
             .unwrap();
         let err = parse(r#"{"search":{"enable":"yes"}}"#).unwrap_err();
         assert!(err.contains("extensions.search.enable"), "{err}");

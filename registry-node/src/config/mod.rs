@@ -1,14 +1,18 @@
 //! The node's configuration: zot's JSON shape and key names, parsed from a string and validated once.
 //!
 //! One file means the same to zot and to `flotilla-node`. Keys zot has that the
-//! node does not act on (garbage collection, dedupe, …) are accepted and
-//! ignored so a zot config starts as it is; any other key is refused by name.
+//! node does not act on are sorted in `inert`: refused by name where ignoring
+//! them would move data or open access, accepted with one warning where their
+//! absence is harmless (garbage collection, dedupe, …); any other key is
+//! refused by name.
 
 mod access;
 mod clients;
 mod extensions;
+mod inert;
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
@@ -35,12 +39,14 @@ pub struct Config {
     pub http: HttpConfig,
     pub log: LogConfig,
     /// zot's extensions block: search (GraphQL, mgmt) and UI (user
-    /// preferences) are served; the others are accepted and ignored.
+    /// preferences) are served; the others are sorted in `inert`.
     pub extensions: Option<ExtensionsConfig>,
-    /// zot's scheduler tuning; accepted, not used.
+    /// zot's scheduler tuning; accepted with a warning (the node's `limits` apply).
     pub scheduler: Option<serde_json::Value>,
     /// zot's scale-out cluster block. A node is always standalone (the gateway
-    /// does the routing), so it is accepted and ignored.
+    /// does the routing): with more than one member it is refused, since zot
+    /// would forward repositories the node would keep; with one, zot does not
+    /// cluster either.
     pub cluster: Option<serde_json::Value>,
     /// Flotilla's own: how long a client may take (request head, idle
     /// connection, stalled body).
@@ -55,7 +61,9 @@ pub struct Config {
 pub struct StorageConfig {
     /// Root of the OCI layouts, one per repository. Required.
     pub root_directory: PathBuf,
-    /// zot keys with no effect on this node (dedupe, GC, retention, quotas, cloud drivers).
+    /// zot keys with no effect on this node: refused (`storageDriver`,
+    /// `subPaths`, `remoteCache: true`, `maxRepos`) or named in the start
+    /// warning (the rest); see `inert` for why each.
     pub dedupe: Option<serde_json::Value>,
     pub gc: Option<serde_json::Value>,
     pub gc_delay: Option<serde_json::Value>,
@@ -88,7 +96,9 @@ pub struct HttpConfig {
     /// Serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with `cert` and `key`; with
     /// `cacert`, require client certificates it signed.
     pub tls: Option<TlsConfig>,
-    /// zot keys with no effect on this node.
+    /// zot keys with no effect on this node: `ratelimit` is refused, the
+    /// timeouts and `externalUrl` named in the start warning; `allowOrigin`
+    /// and `compat` mean here what they mean to zot.
     pub external_url: Option<String>,
     pub allow_origin: Option<String>,
     pub read_timeout: Option<serde_json::Value>,
@@ -125,14 +135,39 @@ pub struct TlsConfig {
     pub cacert: Option<PathBuf>,
 }
 
+impl TlsConfig {
+    /// Each file named can be read; errors name the key (`keys`: cert, key, cacert) and the path.
+    pub fn check_files(&self, keys: [&'static str; 3]) -> Result<(), ConfigError> {
+        for (key, path) in keys.into_iter().zip([&self.cert, &self.key, &self.cacert]) {
+            if let Some(path) = path {
+                readable(key, path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fails, naming `key` and the path, unless `path` is a file this process can read.
+pub fn readable(key: &'static str, path: &Path) -> Result<(), ConfigError> {
+    std::fs::File::open(path)
+        // Opening a directory succeeds; reading it does not.
+        .and_then(|mut file| file.read(&mut [0u8; 1]))
+        .map(drop)
+        .map_err(|err| ConfigError::Invalid {
+            key,
+            message: format!("cannot read `{}`: {err}", path.display()),
+        })
+}
+
 /// `log`: verbosity and where logs go.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct LogConfig {
     /// `debug`, `info` (default), `warn`, `error`.
     pub level: Option<String>,
-    /// A file to log to instead of stdout; accepted, logs go to stdout.
+    /// A file to log to; accepted with a warning, logs go to stderr.
     pub output: Option<String>,
+    /// zot's audit log file; refused, the node writes none.
     pub audit: Option<String>,
 }
 
@@ -188,17 +223,7 @@ impl Config {
                 message: "is required: the directory that holds the repositories".into(),
             });
         }
-        if let Some(level) = &self.log.level {
-            if !matches!(
-                level.as_str(),
-                "trace" | "debug" | "info" | "warn" | "error"
-            ) {
-                return Err(ConfigError::Invalid {
-                    key: "log.level",
-                    message: format!("`{level}` is not one of trace, debug, info, warn, error"),
-                });
-            }
-        }
+        self.log.validate()?;
         if let Some(tls) = &self.http.tls {
             if tls.cert.is_none() || tls.key.is_none() {
                 return Err(ConfigError::Invalid {
@@ -217,7 +242,21 @@ impl Config {
             extensions.validate()?;
         }
         self.timeouts.validate(&self.limits)?;
+        self.refuse_inert()?;
         Ok(self)
+    }
+
+    /// Every file the config names can be read: the htpasswd file and the
+    /// TLS material. `verify` and `serve` check it, not [`Config::validate`],
+    /// which looks at the text alone.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        if let Some(htpasswd) = self.http.auth.as_ref().and_then(|a| a.htpasswd.as_ref()) {
+            readable("http.auth.htpasswd.path", &htpasswd.path)?;
+        }
+        if let Some(tls) = &self.http.tls {
+            tls.check_files(["http.tls.cert", "http.tls.key", "http.tls.cacert"])?;
+        }
+        Ok(())
     }
 
     /// Is `/v2/_zot/ext/search` served?
@@ -299,5 +338,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("storage.rootDirectory"), "{err}");
+    }
+
+    /// The hole: `verify` passed with an htpasswd file that did not exist, and
+    /// the node then refused every login.
+    #[test]
+    fn files_the_config_names_must_be_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("htpasswd");
+        let text = format!(
+            r#"{{"storage":{{"rootDirectory":"d"}},"http":{{"auth":{{"htpasswd":{{"path":{:?}}}}}}}}}"#,
+            missing.display().to_string()
+        );
+        let cfg = Config::parse(&text).unwrap().validate().unwrap();
+        let err = cfg.check_files().unwrap_err().to_string();
+        assert!(err.contains("http.auth.htpasswd.path"), "{err}");
+        assert!(err.contains(&missing.display().to_string()), "{err}");
+        std::fs::write(&missing, "u:$2y$05$x\n").unwrap();
+        cfg.check_files().unwrap();
+
+        let tls = TlsConfig {
+            cert: Some(missing.clone()),
+            key: Some(dir.path().to_path_buf()),
+            cacert: None,
+        };
+        let err = tls
+            .check_files(["c.cert", "c.key", "c.cacert"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.key"), "{err}");
     }
 }
