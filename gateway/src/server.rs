@@ -5,8 +5,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use flotilla_node::access_log;
 use http_body_util::combinators::BoxBody;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::config::Config;
 use crate::gateway::Gateway;
@@ -50,11 +54,17 @@ pub async fn serve(
     let make_service = |peer| {
         let client = Client { peer, scheme };
         let gateway = gateway.clone();
-        hyper::service::service_fn(move |req| {
-            let gateway = gateway.clone();
-            let client = client.clone();
-            async move { Ok::<_, std::convert::Infallible>(gateway.handle(&client, req).await) }
-        })
+        let service = ServiceBuilder::new()
+            // Every request has a sane id, returned to the client and sent on to members.
+            .map_request(access_log::sanitize_request_id)
+            .layer(SetRequestIdLayer::new(access_log::REQUEST_ID, MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(access_log::REQUEST_ID))
+            .service_fn(move |req| {
+                let gateway = gateway.clone();
+                let client = client.clone();
+                async move { Ok::<_, std::convert::Infallible>(gateway.handle(&client, req).await) }
+            });
+        TowerToHyperService::new(service)
     };
     let on_drain = || gateway.draining.store(true, Ordering::Relaxed);
     flotilla_node::listener::run(

@@ -7,8 +7,10 @@ use std::time::Duration;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::access_log::{self, Entry};
 use crate::api::extensions::Extensions;
 use crate::api::{self, Node};
 use crate::auth::Access;
@@ -35,15 +37,23 @@ pub async fn serve(
     let make_service = |_peer| {
         let node = node.clone();
         let service = ServiceBuilder::new()
-            // Outermost, so every request is logged with its status and latency.
-            .layer(TraceLayer::new_for_http())
+            // Outermost: every request has a sane id, returned to the client.
+            .map_request(access_log::sanitize_request_id)
+            .layer(SetRequestIdLayer::new(access_log::REQUEST_ID, MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(access_log::REQUEST_ID))
+            // Every line a request causes is written in its span.
+            .layer(TraceLayer::new_for_http().make_span_with(access_log::span))
             // A client that stops sending its body fails its own request.
             .map_request(move |req: http::Request<hyper::body::Incoming>| {
                 req.map(|body| Stalling::new(body, stall))
             })
             .service_fn(move |req| {
                 let node = node.clone();
-                async move { Ok::<_, std::convert::Infallible>(api::handle(node, req).await) }
+                let entry = Entry::of(&req);
+                async move {
+                    let resp = api::handle(node, req).await;
+                    Ok::<_, std::convert::Infallible>(entry.respond(resp, None))
+                }
             });
         TowerToHyperService::new(service)
     };
