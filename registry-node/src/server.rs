@@ -33,6 +33,7 @@ pub async fn serve(
     let tls = crate::tls::acceptor(config.http.tls.as_ref())?;
     let node = Arc::new(build(&config).await?);
     let flusher = node.meta.as_ref().map(Meta::spawn_flusher);
+    let sweeper = spawn_upload_sweeper(node.clone(), config.storage.upload_expiry());
     let stall = config.timeouts.body_stall;
     let make_service = |_peer| {
         let node = node.clone();
@@ -72,6 +73,7 @@ pub async fn serve(
         make_service,
     )
     .await;
+    sweeper.abort();
     if let Some(meta) = &node.meta {
         // Pull counts still in memory are written before the node exits.
         if let Some(flusher) = flusher {
@@ -80,6 +82,23 @@ pub async fn serve(
         meta.flush().await;
     }
     Ok(())
+}
+
+/// Removes upload sessions idle for `expiry`, checking a few times per expiry
+/// (at most every five minutes) so one is gone soon after it expires.
+fn spawn_upload_sweeper(node: Arc<Node>, expiry: Duration) -> tokio::task::JoinHandle<()> {
+    let period = (expiry / 4).clamp(Duration::from_millis(250), Duration::from_secs(300));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let removed = node.store.sweep_uploads(expiry).await;
+            if removed > 0 {
+                tracing::info!(removed, "removed upload sessions idle for storage.gcDelay");
+            }
+        }
+    })
 }
 
 async fn build(config: &Config) -> anyhow::Result<Node> {
