@@ -1,6 +1,8 @@
 //! Access logs and request ids: one structured line per request on the gateway and on its members, tied together by `X-Request-Id`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use anyhow::{bail, ensure, Result};
 use flotilla_e2e::cluster::Member;
@@ -24,7 +26,10 @@ fn wait_for_line(what: &str, log: impl Fn() -> String, id: &str) -> Result<Value
             return Ok(line);
         }
         if Instant::now() > deadline {
-            bail!("no access line with request id {id:?} in the {what} log:\n{}", log());
+            bail!(
+                "no access line with request id {id:?} in the {what} log:\n{}",
+                log()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -54,7 +59,11 @@ fn curl(base: &str, path: &str, id: Option<&str>) -> Result<(u16, String, usize)
     }
     args.push(format!("{base}{path}"));
     let out = std::process::Command::new("curl").args(&args).output()?;
-    ensure!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout)?;
     let status = text
         .split_whitespace()

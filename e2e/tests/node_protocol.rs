@@ -587,7 +587,11 @@ fn idle_upload_sessions_are_removed_after_gc_delay() -> Result<()> {
         .put(&format!("{failed}?digest={wrong}"))
         .body(b"payload".to_vec())
         .send()?;
-    ensure!(put.status() == 400, "PUT with a wrong digest: {}", put.status());
+    ensure!(
+        put.status() == 400,
+        "PUT with a wrong digest: {}",
+        put.status()
+    );
     let active = start(&http)?;
     let mut written = Vec::new();
     let session_file = |location: &str| {
@@ -596,7 +600,7 @@ fn idle_upload_sessions_are_removed_after_gc_delay() -> Result<()> {
     };
     ensure!(session_file(&abandoned).is_file() && session_file(&failed).is_file());
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
         // The active session is written to well within the delay.
         let chunk = format!("chunk {}.", written.len()).into_bytes();
@@ -611,7 +615,7 @@ fn idle_upload_sessions_are_removed_after_gc_delay() -> Result<()> {
             break;
         }
         ensure!(
-            std::time::Instant::now() < deadline,
+            tokio::time::Instant::now() < deadline,
             "idle sessions still answer after 15 s with gcDelay 2s: {gone:?}"
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
@@ -622,11 +626,19 @@ fn idle_upload_sessions_are_removed_after_gc_delay() -> Result<()> {
         ensure!(error_code(resp)? == "BLOB_UPLOAD_UNKNOWN");
         ensure!(!session_file(location).exists(), "{location} left on disk");
         let patch = http.patch(location).body(b"more".to_vec()).send()?;
-        ensure!(patch.status() == 404, "PATCH after removal: {}", patch.status());
+        ensure!(
+            patch.status() == 404,
+            "PATCH after removal: {}",
+            patch.status()
+        );
     }
     let digest = sha256_digest(&written);
     let done = http.put(&format!("{active}?digest={digest}")).send()?;
-    ensure!(done.status() == 201, "the active session completes: {}", done.status());
+    ensure!(
+        done.status() == 201,
+        "the active session completes: {}",
+        done.status()
+    );
     let blob = http.get(&format!("/v2/gc/img/blobs/{digest}")).send()?;
     ensure!(blob.bytes()?.as_ref() == written.as_slice());
     Ok(())

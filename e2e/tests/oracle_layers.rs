@@ -95,7 +95,10 @@ fn multi_arch_images_on_other_members_answer_with_every_related_platform() -> Re
     let oracle = Oracle::start(&SIZES)?;
     let (base, derived) = MULTI_ARCH;
     ensure!(
-        oracle.fleets.iter().any(|f| f.owner(base) != f.owner(derived)),
+        oracle
+            .fleets
+            .iter()
+            .any(|f| f.owner(base) != f.owner(derived)),
         "no fleet puts {base} apart from {derived}"
     );
     let selection = "{Page {TotalCount ItemCount} Results {RepoName Tag Digest Size LastUpdated Manifests {Digest Size Platform {Os Arch}} Description Vendor}}";

@@ -4,9 +4,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use flotilla_node::access_log;
 use http::{header, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use flotilla_node::access_log;
 use hyper::body::Incoming;
 use tracing::Instrument;
 
@@ -61,7 +61,10 @@ impl Gateway {
         let route = route::classify(&parts);
         let req = Request::from_parts(parts, body);
         let class = route.class();
-        let (resp, member) = self.execute(route, client, req).instrument(span.clone()).await;
+        let (resp, member) = self
+            .execute(route, client, req)
+            .instrument(span.clone())
+            .await;
         let resp = span.in_scope(|| resp.unwrap_or_else(|err| error_response(&err)));
         self.metrics
             .observe(class, &member, resp.status().as_u16(), started.elapsed());

@@ -10,7 +10,6 @@ use http_body_util::combinators::BoxBody;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::config::Config;
 use crate::gateway::Gateway;
@@ -56,9 +55,7 @@ pub async fn serve(
         let gateway = gateway.clone();
         let service = ServiceBuilder::new()
             // Every request has a sane id, returned to the client and sent on to members.
-            .map_request(access_log::sanitize_request_id)
-            .layer(SetRequestIdLayer::new(access_log::REQUEST_ID, MakeRequestUuid))
-            .layer(PropagateRequestIdLayer::new(access_log::REQUEST_ID))
+            .layer(access_log::request_ids())
             .service_fn(move |req| {
                 let gateway = gateway.clone();
                 let client = client.clone();

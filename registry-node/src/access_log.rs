@@ -7,10 +7,14 @@
 
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
+use tokio::time::Instant;
 
 use http::{HeaderName, Request, Response};
 use http_body::{Body, Frame, SizeHint};
+use tower::layer::util::{Identity, Stack};
+use tower::util::MapRequestLayer;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 /// `X-Request-Id`.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -32,11 +36,32 @@ pub fn sane_request_id(value: &[u8]) -> bool {
 pub fn sanitize_request_id<B>(mut req: Request<B>) -> Request<B> {
     let ids = req.headers().get_all(REQUEST_ID);
     let mut values = ids.iter();
-    let keep = matches!((values.next(), values.next()), (Some(v), None) if sane_request_id(v.as_bytes()));
+    let keep =
+        matches!((values.next(), values.next()), (Some(v), None) if sane_request_id(v.as_bytes()));
     if !keep {
         req.headers_mut().remove(REQUEST_ID);
     }
     req
+}
+
+/// The layers that give every request a sane id and return it to the client:
+/// a bad one dropped, a missing one set (UUID v4), the id copied to the response.
+pub type RequestIds<B> = ServiceBuilder<
+    Stack<
+        PropagateRequestIdLayer,
+        Stack<
+            SetRequestIdLayer<MakeRequestUuid>,
+            Stack<MapRequestLayer<fn(Request<B>) -> Request<B>>, Identity>,
+        >,
+    >,
+>;
+
+/// [`RequestIds`], outermost on both binaries.
+pub fn request_ids<B>() -> RequestIds<B> {
+    ServiceBuilder::new()
+        .map_request(sanitize_request_id as fn(Request<B>) -> Request<B>)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
 }
 
 /// The span a request's other lines are written in: at `warn`, so every

@@ -7,7 +7,6 @@ use std::time::Duration;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::access_log::{self, Entry};
@@ -39,9 +38,7 @@ pub async fn serve(
         let node = node.clone();
         let service = ServiceBuilder::new()
             // Outermost: every request has a sane id, returned to the client.
-            .map_request(access_log::sanitize_request_id)
-            .layer(SetRequestIdLayer::new(access_log::REQUEST_ID, MakeRequestUuid))
-            .layer(PropagateRequestIdLayer::new(access_log::REQUEST_ID))
+            .layer(access_log::request_ids())
             // Every line a request causes is written in its span.
             .layer(TraceLayer::new_for_http().make_span_with(access_log::span))
             // A client that stops sending its body fails its own request.

@@ -111,8 +111,22 @@ fn push_multi_arch(http: &Registry) -> Result<()> {
     for (arch, created) in platforms {
         let first = format!("multi-base-{arch}");
         let own = format!("multi-app-{arch}");
-        base_children.push(push_manifest(http, base, "", &[first.clone()], arch, created)?);
-        derived_children.push(push_manifest(http, derived, "", &[first, own], arch, created)?);
+        base_children.push(push_manifest(
+            http,
+            base,
+            "",
+            std::slice::from_ref(&first),
+            arch,
+            created,
+        )?);
+        derived_children.push(push_manifest(
+            http,
+            derived,
+            "",
+            &[first, own],
+            arch,
+            created,
+        )?);
     }
     let unrelated = ["multi-other-s390x".to_owned()];
     derived_children.push(push_manifest(

@@ -167,12 +167,7 @@ fn manifests(list: &Value) -> Vec<Layers> {
 
 /// `ImageListForDigest(id: <first>)` with the client's `Results` selection,
 /// the layers to test, and the merge's keys; every candidate, unpaged.
-fn candidate_plan(
-    schema: &Schema,
-    field: &Selected,
-    first: &str,
-    page: Page,
-) -> Option<FanOut> {
+fn candidate_plan(schema: &Schema, field: &Selected, first: &str, page: Page) -> Option<FanOut> {
     let id = serde_json::to_string(first).ok()?;
     // Sorted as the client's list is, so members carry the key that sort reads.
     let query = format!(
@@ -223,7 +218,13 @@ async fn combine(
         };
         let mut groups: Vec<Group<'_>> = Vec::new();
         for part in &answers {
-            for item in part.value.get(&key).and_then(Value::as_array).into_iter().flatten() {
+            for item in part
+                .value
+                .get(&key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let id = (
                     part.member,
                     item[&repo_key].as_str().unwrap_or_default(),
@@ -357,11 +358,7 @@ fn hidden_manifests(item: &Value) -> Vec<Value> {
 fn related_manifests(item: &Value, argument: &[Layers], base: bool) -> Vec<String> {
     manifests(&Value::Array(hidden_manifests(item)))
         .into_iter()
-        .filter(|candidate| {
-            argument
-                .iter()
-                .any(|a| prefix_related(candidate, a, base))
-        })
+        .filter(|candidate| argument.iter().any(|a| prefix_related(candidate, a, base)))
         .map(|(digest, _)| digest)
         .collect()
 }
