@@ -165,7 +165,8 @@ impl Store {
 
     /// Removes every session not written for `delay` (zot's `gcDelay`):
     /// abandoned uploads, and those whose final PUT failed its digest check.
-    /// A session being written holds its lock, so it is never cut mid-chunk.
+    /// A session being written holds its lock, so it is never cut mid-chunk
+    /// (nor does the sweep wait for it).
     /// Returns how many were removed.
     pub(crate) async fn sweep_uploads(&self, delay: std::time::Duration) -> usize {
         let Ok(repos) = self.catalog().await else {
@@ -186,8 +187,10 @@ impl Store {
                 }
                 let key = session_key(&repo, &name);
                 let session = self.uploads.get(&key);
-                let _state = session.lock().await;
-                // Written to while the lock was awaited: still in use.
+                // A request holding the session is using it: not idle.
+                let Ok(_state) = session.try_lock() else {
+                    continue;
+                };
                 if idle_for(&path, delay).await && tokio::fs::remove_file(&path).await.is_ok() {
                     removed += 1;
                 }
