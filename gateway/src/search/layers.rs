@@ -417,6 +417,37 @@ mod tests {
     }
 
     #[test]
+    fn a_cut_keeps_the_matched_manifests_and_sums_their_blobs_once() {
+        let q =
+            r#"{DerivedImageList(image:"a:1"){Results{Size m:Manifests{Size} Manifests{Digest}}}}"#;
+        let field = normalize::normalize_query(&SEARCH, q).unwrap().remove(0);
+        let selection = field.fields[0].clone();
+        let hidden = |d: &str, size: &str, layers: &[(&str, &str)]| {
+            let layers: Vec<Value> = layers
+                .iter()
+                .map(|(d, s)| json!({"Digest": d, "Size": s}))
+                .collect();
+            json!({"Digest": d, "ConfigDigest": "cfg", "Size": size, "Layers": layers})
+        };
+        let mut item = json!({
+            "Size": "999",
+            "m": [{"Size": "1"}, {"Size": "2"}, {"Size": "3"}],
+            "Manifests": [{"Digest": "x"}, {"Digest": "y"}, {"Digest": "z"}],
+            format!("{RESERVED}Manifests"): [
+                // A layer repeated, and one that is the config blob: each counted once.
+                hidden("x", "100", &[("l1", "10"), ("l1", "10"), ("cfg", "5")]),
+                hidden("y", "50", &[("l2", "20")]),
+                hidden("z", "70", &[("l3", "30")]),
+            ],
+        });
+        let matched: HashSet<String> = ["x".to_owned(), "z".to_owned()].into();
+        cut(&mut item, &selection, &matched);
+        assert_eq!(item["Size"], "155", "85 for x, 70 for z: {item}");
+        assert_eq!(item["m"], json!([{"Size": "1"}, {"Size": "3"}]));
+        assert_eq!(item["Manifests"], json!([{"Digest": "x"}, {"Digest": "z"}]));
+    }
+
+    #[test]
     fn candidates_carry_the_clients_selection_and_the_layers() {
         let q = r#"{DerivedImageList(image:"a:1", requestedPage:{limit:2}){Page{TotalCount} Results{RepoName Tag}}}"#;
         let field = normalize::normalize_query(&SEARCH, q).unwrap().remove(0);
