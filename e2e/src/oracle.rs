@@ -33,7 +33,7 @@ use crate::search_fixture::{self, empty_node, Answer, Gql, ADMIN, DEV};
 use crate::{Gateway, Node, Registry};
 
 pub use compare::{rank, Key, Order};
-pub use corpus::{generated_repos, GenTag, ListQuery, PAGES};
+pub use corpus::{generated_repos, GenTag, ListQuery, MULTI_ARCH, PAGES};
 
 /// The fleet sizes every oracle test compares with the single node.
 pub const SIZES: [usize; 3] = [2, 3, 5];

@@ -561,3 +561,85 @@ fn health_and_version_endpoints_answer() -> Result<()> {
     );
     Ok(())
 }
+
+/// Closes the hole where upload sessions that were abandoned, or whose final
+/// PUT failed its digest check, stayed in `<repo>/.uploads/` for ever: with
+/// `storage.gcDelay` they are removed once idle that long (404
+/// `BLOB_UPLOAD_UNKNOWN` afterwards), while a session still being written
+/// survives and completes.
+#[test]
+fn idle_upload_sessions_are_removed_after_gc_delay() -> Result<()> {
+    let node = Node::builder()
+        .setting("storage.gcDelay", json!("2s"))
+        .start()?;
+    let http = node.http();
+    let start = |http: &Registry| -> Result<String> {
+        let resp = http.post("/v2/gc/img/blobs/uploads/").send()?;
+        ensure!(resp.status() == 202, "POST upload: {}", resp.status());
+        Ok(resp.headers()["location"].to_str()?.to_owned())
+    };
+    let abandoned = start(&http)?;
+    let patched = http.patch(&abandoned).body(b"half".to_vec()).send()?;
+    ensure!(patched.status() == 202, "PATCH: {}", patched.status());
+    let failed = start(&http)?;
+    let wrong = sha256_digest(b"something else");
+    let put = http
+        .put(&format!("{failed}?digest={wrong}"))
+        .body(b"payload".to_vec())
+        .send()?;
+    ensure!(
+        put.status() == 400,
+        "PUT with a wrong digest: {}",
+        put.status()
+    );
+    let active = start(&http)?;
+    let mut written = Vec::new();
+    let session_file = |location: &str| {
+        let id = location.rsplit('/').next().unwrap_or_default().to_owned();
+        node.root_dir().join("gc/img/.uploads").join(id)
+    };
+    ensure!(session_file(&abandoned).is_file() && session_file(&failed).is_file());
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        // The active session is written to well within the delay.
+        let chunk = format!("chunk {}.", written.len()).into_bytes();
+        let resp = http.patch(&active).body(chunk.clone()).send()?;
+        ensure!(resp.status() == 202, "PATCH active: {}", resp.status());
+        written.extend_from_slice(&chunk);
+        let gone = [&abandoned, &failed]
+            .iter()
+            .map(|l| Ok(http.get(l).send()?.status() == 404))
+            .collect::<Result<Vec<bool>>>()?;
+        if gone.iter().all(|g| *g) {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "idle sessions still answer after 15 s with gcDelay 2s: {gone:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for location in [&abandoned, &failed] {
+        let resp = http.get(location).send()?;
+        ensure!(resp.status() == 404, "{location}: {}", resp.status());
+        ensure!(error_code(resp)? == "BLOB_UPLOAD_UNKNOWN");
+        ensure!(!session_file(location).exists(), "{location} left on disk");
+        let patch = http.patch(location).body(b"more".to_vec()).send()?;
+        ensure!(
+            patch.status() == 404,
+            "PATCH after removal: {}",
+            patch.status()
+        );
+    }
+    let digest = sha256_digest(&written);
+    let done = http.put(&format!("{active}?digest={digest}")).send()?;
+    ensure!(
+        done.status() == 201,
+        "the active session completes: {}",
+        done.status()
+    );
+    let blob = http.get(&format!("/v2/gc/img/blobs/{digest}")).send()?;
+    ensure!(blob.bytes()?.as_ref() == written.as_slice());
+    Ok(())
+}

@@ -8,7 +8,7 @@
 //! default sort's page edges as dev and anonymous and for the generated chains.
 
 use anyhow::{ensure, Result};
-use flotilla_e2e::oracle::{generated_repos, ListQuery, Oracle, SIZES, USERS};
+use flotilla_e2e::oracle::{generated_repos, ListQuery, Oracle, MULTI_ARCH, SIZES, USERS};
 use flotilla_e2e::search_fixture::{ADMIN, DEV};
 
 const IMAGES: &str = "{Page {TotalCount ItemCount} Results {RepoName Tag Digest Description Manifests {Digest Platform {Os Arch} Size Layers {Digest}} Vendor DownloadCount LastUpdated IsSigned SignatureInfo { Tool IsTrusted Author }}}";
@@ -83,5 +83,47 @@ fn generated_layer_chains_answer_alike() -> Result<()> {
         }
     }
 
+    oracle.ensure_alike(&cases)
+}
+
+/// Closes the hole where the gateway answered a multi-arch derived (or base)
+/// image on another member with only the platforms one first layer of the
+/// argument matched: the same image's answers from every round are combined,
+/// and `Manifests` and `Size` hold exactly the related manifests, as one node's.
+#[test]
+fn multi_arch_images_on_other_members_answer_with_every_related_platform() -> Result<()> {
+    let oracle = Oracle::start(&SIZES)?;
+    let (base, derived) = MULTI_ARCH;
+    ensure!(
+        oracle
+            .fleets
+            .iter()
+            .any(|f| f.owner(base) != f.owner(derived)),
+        "no fleet puts {base} apart from {derived}"
+    );
+    let selection = "{Page {TotalCount ItemCount} Results {RepoName Tag Digest Size LastUpdated Manifests {Digest Size Platform {Os Arch}} Description Vendor}}";
+    let mut cases = Vec::new();
+    for (field, image) in [
+        ("DerivedImageList", format!("{base}:1.0")),
+        ("BaseImageList", format!("{derived}:1.0")),
+    ] {
+        let mut query = relation(field, &image);
+        query.selection = selection.to_owned();
+        cases.extend(query.cases(&[None], &[Some(ADMIN.0)]));
+    }
+    let found = oracle.single.http().as_user(ADMIN.0, ADMIN.1);
+    let answer = flotilla_e2e::search_fixture::Gql::new(found).data(&format!(
+        "{{DerivedImageList(image: \"{base}:1.0\") {{Results {{RepoName Manifests {{Platform {{Arch}}}}}}}}}}"
+    ))?;
+    let platforms = answer["DerivedImageList"]["Results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["RepoName"] == derived)
+        .map(|r| r["Manifests"].as_array().map_or(0, Vec::len));
+    ensure!(
+        platforms == Some(2),
+        "the single node should find {derived} with its two related platforms: {answer}"
+    );
     oracle.ensure_alike(&cases)
 }

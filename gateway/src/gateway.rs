@@ -4,9 +4,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use flotilla_node::access_log;
 use http::{header, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::error::GatewayError;
@@ -55,19 +57,25 @@ impl Gateway {
         })
     }
 
-    /// Answers one request; every failure becomes its wire form here.
+    /// Answers one request; every failure becomes its wire form here. Its
+    /// access line is written when the response body ends.
     pub(crate) async fn handle(&self, client: &Client, req: Request<Incoming>) -> Response<Body> {
         let _in_flight = self.metrics.in_flight();
         let started = tokio::time::Instant::now();
+        let entry = access_log::Entry::of(&req);
+        let span = access_log::span(&req);
         let (parts, body) = req.into_parts();
         let route = route::classify(&parts);
         let req = Request::from_parts(parts, body);
         let class = route.class();
-        let (resp, member) = self.execute(route, client, req).await;
-        let resp = resp.unwrap_or_else(|err| error_response(&err));
+        let (resp, member) = self
+            .execute(route, client, req)
+            .instrument(span.clone())
+            .await;
+        let resp = span.in_scope(|| resp.unwrap_or_else(|err| error_response(&err)));
         self.metrics
             .observe(class, &member, resp.status().as_u16(), started.elapsed());
-        resp
+        entry.respond(resp, Some(member)).map(BodyExt::boxed)
     }
 
     /// One strategy per route. Returns the answer and the member label for metrics.

@@ -5,8 +5,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use flotilla_node::access_log;
 use http_body_util::combinators::BoxBody;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 
 use crate::config::Config;
 use crate::gateway::Gateway;
@@ -74,11 +77,18 @@ impl Server {
         let make_service = |peer| {
             let client = Client { peer, scheme };
             let gateway = gateway.clone();
-            hyper::service::service_fn(move |req| {
-                let gateway = gateway.clone();
-                let client = client.clone();
-                async move { Ok::<_, std::convert::Infallible>(gateway.handle(&client, req).await) }
-            })
+            let service =
+                ServiceBuilder::new()
+                    // Every request has a sane id, returned to the client and sent on to members.
+                    .layer(access_log::request_ids())
+                    .service_fn(move |req| {
+                        let gateway = gateway.clone();
+                        let client = client.clone();
+                        async move {
+                            Ok::<_, std::convert::Infallible>(gateway.handle(&client, req).await)
+                        }
+                    });
+            TowerToHyperService::new(service)
         };
         let on_drain = || gateway.draining.store(true, Ordering::Relaxed);
         flotilla_node::listener::run(

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+pub mod access_log;
 mod api;
 mod auth;
 pub mod config;

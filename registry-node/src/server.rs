@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
+use crate::access_log::{self, Entry};
 use crate::api::extensions::Extensions;
 use crate::api::{self, Node};
 use crate::auth::Access;
@@ -26,6 +27,7 @@ pub struct Server {
     tls: Option<tokio_rustls::TlsAcceptor>,
     stall: Duration,
     limits: crate::listener::Limits,
+    upload_expiry: Duration,
 }
 
 /// Builds the node from `config`, failing before anything is served when a
@@ -40,6 +42,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
         tls,
         stall: config.timeouts.body_stall,
         limits: config.timeouts.listener(&config.limits),
+        upload_expiry: config.storage.upload_expiry(),
     })
 }
 
@@ -65,20 +68,28 @@ impl Server {
             tls,
             stall,
             limits,
+            upload_expiry,
         } = self;
         let flusher = node.meta.as_ref().map(Meta::spawn_flusher);
+        let sweeper = spawn_upload_sweeper(node.clone(), upload_expiry);
         let make_service = |_peer| {
             let node = node.clone();
             let service = ServiceBuilder::new()
-                // Outermost, so every request is logged with its status and latency.
-                .layer(TraceLayer::new_for_http())
+                // Outermost: every request has a sane id, returned to the client.
+                .layer(access_log::request_ids())
+                // Every line a request causes is written in its span.
+                .layer(TraceLayer::new_for_http().make_span_with(access_log::span))
                 // A client that stops sending its body fails its own request.
                 .map_request(move |req: http::Request<hyper::body::Incoming>| {
                     req.map(|body| Stalling::new(body, stall))
                 })
                 .service_fn(move |req| {
                     let node = node.clone();
-                    async move { Ok::<_, std::convert::Infallible>(api::handle(node, req).await) }
+                    let entry = Entry::of(&req);
+                    async move {
+                        let resp = api::handle(node, req).await;
+                        Ok::<_, std::convert::Infallible>(entry.respond(resp, None))
+                    }
                 });
             TowerToHyperService::new(service)
         };
@@ -96,6 +107,7 @@ impl Server {
             make_service,
         )
         .await;
+        sweeper.abort();
         if let Some(meta) = &node.meta {
             // Pull counts still in memory are written before the node exits.
             if let Some(flusher) = flusher {
@@ -105,6 +117,23 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// Removes upload sessions idle for `expiry`, checking a few times per expiry
+/// (at most every five minutes) so one is gone soon after it expires.
+fn spawn_upload_sweeper(node: Arc<Node>, expiry: Duration) -> tokio::task::JoinHandle<()> {
+    let period = (expiry / 4).clamp(Duration::from_millis(250), Duration::from_secs(300));
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let removed = node.store.sweep_uploads(expiry).await;
+            if removed > 0 {
+                tracing::info!(removed, "removed upload sessions idle for storage.gcDelay");
+            }
+        }
+    })
 }
 
 async fn build_node(config: &Config) -> anyhow::Result<Node> {

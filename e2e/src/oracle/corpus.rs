@@ -5,9 +5,9 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cluster::{expect_status, upload_blob};
-use crate::layout::{seeded_bytes, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST};
+use crate::layout::{seeded_bytes, Platform, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST};
 use crate::search_fixture::ADMIN;
-use crate::{Descriptor, Node};
+use crate::{Descriptor, Node, Registry};
 
 use super::{Case, Key};
 
@@ -77,7 +77,7 @@ pub fn generated_repos() -> Vec<(String, Vec<GenTag>)> {
 
 /// What goes into the template's key.
 pub(super) fn key() -> String {
-    format!("corpus:{SEED}:{:?}", generated_repos())
+    format!("corpus:{SEED}:{:?}:{MULTI_ARCH:?}", generated_repos())
 }
 
 /// Pushes the corpus to `node` with raw HTTP, as admin.
@@ -85,39 +85,135 @@ pub(super) fn push(node: &Node) -> Result<()> {
     let http = node.http().as_user(ADMIN.0, ADMIN.1);
     for (repo, tags) in generated_repos() {
         for tag in tags {
-            let layers: Vec<Descriptor> = tag
-                .layers
-                .iter()
-                .map(|seed| {
-                    let bytes = seeded_bytes(seed, 512);
-                    upload_blob(&http, &repo, &bytes)?;
-                    Ok(Descriptor::of(OCI_LAYER_GZIP, &bytes))
-                })
-                .collect::<Result<_>>()?;
-            let mut config = json!({
-                "architecture": if tag.layers.len() % 2 == 0 { "arm64" } else { "amd64" },
-                "os": "linux",
-                "rootfs": { "type": "layers", "diff_ids": layers.iter().map(|l| &l.digest).collect::<Vec<_>>() },
-            });
-            if let Some(created) = tag.created {
-                config["created"] = json!(created);
-            }
-            let config_bytes = serde_json::to_vec(&config)?;
-            upload_blob(&http, &repo, &config_bytes)?;
-            let manifest = json!({
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": Descriptor::of(OCI_CONFIG, &config_bytes).to_json(),
-                "layers": layers.iter().map(Descriptor::to_json).collect::<Vec<_>>(),
-            });
-            let response = http
-                .put(&format!("/v2/{repo}/manifests/{}", tag.tag))
-                .header("Content-Type", OCI_MANIFEST)
-                .body(serde_json::to_vec(&manifest)?)
-                .send()?;
-            expect_status(response, 201, &format!("PUT {repo}:{}", tag.tag))?;
+            let arch = if tag.layers.len() % 2 == 0 {
+                "arm64"
+            } else {
+                "amd64"
+            };
+            push_manifest(&http, &repo, &tag.tag, &tag.layers, arch, tag.created)?;
         }
     }
+    push_multi_arch(&http)
+}
+
+/// The multi-arch pair: [`MULTI_ARCH`]'s base index (amd64 and arm64, each
+/// on its own first layer), and its derived index, whose amd64 and arm64
+/// extend the base's and whose last child (s390x) is related to nothing.
+/// Each platform of one is found through a different first layer of the other.
+fn push_multi_arch(http: &Registry) -> Result<()> {
+    let (base, derived) = MULTI_ARCH;
+    let platforms = [
+        ("amd64", Some("2024-04-01T00:00:00Z")),
+        ("arm64", Some("2024-06-01T00:00:00Z")),
+    ];
+    let mut base_children = Vec::new();
+    let mut derived_children = Vec::new();
+    for (arch, created) in platforms {
+        let first = format!("multi-base-{arch}");
+        let own = format!("multi-app-{arch}");
+        base_children.push(push_manifest(
+            http,
+            base,
+            "",
+            std::slice::from_ref(&first),
+            arch,
+            created,
+        )?);
+        derived_children.push(push_manifest(
+            http,
+            derived,
+            "",
+            &[first, own],
+            arch,
+            created,
+        )?);
+    }
+    let unrelated = ["multi-other-s390x".to_owned()];
+    derived_children.push(push_manifest(
+        http,
+        derived,
+        "",
+        &unrelated,
+        "s390x",
+        Some("2023-01-01T00:00:00Z"),
+    )?);
+    for (repo, children) in [(base, base_children), (derived, derived_children)] {
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": children.iter().map(Descriptor::to_json).collect::<Vec<_>>(),
+        });
+        put_manifest(http, repo, "1.0", OCI_INDEX, &serde_json::to_vec(&index)?)?;
+    }
+    Ok(())
+}
+
+/// The multi-arch base and derived repositories (tag `1.0`).
+pub const MULTI_ARCH: (&str, &str) = ("public/multi-base", "public/multi-app");
+
+/// Pushes one image manifest of `layers` (seeds) for `arch`, tagged `tag`
+/// (by digest when empty); returns its descriptor with the platform.
+fn push_manifest(
+    http: &Registry,
+    repo: &str,
+    tag: &str,
+    layers: &[String],
+    arch: &str,
+    created: Option<&str>,
+) -> Result<Descriptor> {
+    let layers: Vec<Descriptor> = layers
+        .iter()
+        .map(|seed| {
+            let bytes = seeded_bytes(seed, 512);
+            upload_blob(http, repo, &bytes)?;
+            Ok(Descriptor::of(OCI_LAYER_GZIP, &bytes))
+        })
+        .collect::<Result<_>>()?;
+    let mut config = json!({
+        "architecture": arch,
+        "os": "linux",
+        "rootfs": { "type": "layers", "diff_ids": layers.iter().map(|l| &l.digest).collect::<Vec<_>>() },
+    });
+    if let Some(created) = created {
+        config["created"] = json!(created);
+    }
+    let config_bytes = serde_json::to_vec(&config)?;
+    upload_blob(http, repo, &config_bytes)?;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": Descriptor::of(OCI_CONFIG, &config_bytes).to_json(),
+        "layers": layers.iter().map(Descriptor::to_json).collect::<Vec<_>>(),
+    });
+    let bytes = serde_json::to_vec(&manifest)?;
+    let mut descriptor = Descriptor::of(OCI_MANIFEST, &bytes);
+    let reference = if tag.is_empty() {
+        descriptor.digest.clone()
+    } else {
+        tag.to_owned()
+    };
+    put_manifest(http, repo, &reference, OCI_MANIFEST, &bytes)?;
+    descriptor.platform = Some(Platform {
+        os: "linux".into(),
+        architecture: arch.into(),
+        variant: None,
+    });
+    Ok(descriptor)
+}
+
+fn put_manifest(
+    http: &Registry,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    bytes: &[u8],
+) -> Result<()> {
+    let response = http
+        .put(&format!("/v2/{repo}/manifests/{reference}"))
+        .header("Content-Type", media_type)
+        .body(bytes.to_vec())
+        .send()?;
+    expect_status(response, 201, &format!("PUT {repo}:{reference}"))?;
     Ok(())
 }
 

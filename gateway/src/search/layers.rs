@@ -7,8 +7,14 @@
 //! the layers to test. The gateway keeps the images whose layers extend
 //! (derived) or are a prefix of (base) one of the argument's manifests,
 //! then sorts and pages them as zot does.
+//!
+//! zot answers an index with only its matching manifests, and the fields
+//! that sum or pick from them (`Manifests`, `Size`). A round finds only the
+//! manifests on its first layer, so an image some manifests of which are not
+//! related, or found by several rounds, is asked for whole from its member
+//! (`Image`, with the same selection) and cut to the related manifests.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{json, Value};
 
@@ -18,7 +24,7 @@ use flotilla_node::graphql::schema::Schema;
 use flotilla_node::search::paging::{Criteria, Page};
 
 use super::engine::{ask, Answer};
-use super::merge::{self, Part, RESERVED};
+use super::merge::{self, FanOut, Part, RESERVED};
 use super::plan::Merge;
 use crate::gateway::Gateway;
 use crate::proxy::Client;
@@ -86,6 +92,10 @@ pub(super) async fn resolve(
             }
         }
     }
+    let answers = match combine(gw, client, parts, &plans[0], answers, &argument, base).await {
+        Ok(answers) => answers,
+        Err(refused) => return refused,
+    };
     let keep = |item: &Value| related(item, &argument, base);
     match merge::merge_filtered(&plans[0], &answers, Some(&keep)) {
         Ok(value) => Answer::Data(Some(value), errors),
@@ -157,16 +167,11 @@ fn manifests(list: &Value) -> Vec<Layers> {
 
 /// `ImageListForDigest(id: <first>)` with the client's `Results` selection,
 /// the layers to test, and the merge's keys; every candidate, unpaged.
-fn candidate_plan(
-    schema: &Schema,
-    field: &Selected,
-    first: &str,
-    page: Page,
-) -> Option<merge::FanOut> {
+fn candidate_plan(schema: &Schema, field: &Selected, first: &str, page: Page) -> Option<FanOut> {
     let id = serde_json::to_string(first).ok()?;
     // Sorted as the client's list is, so members carry the key that sort reads.
     let query = format!(
-        "{{{}:ImageListForDigest(id:{id}, requestedPage:{{sortBy:{}}}){{{RESERVED}Results:Results{{{RESERVED}Manifests:Manifests{{Digest Layers{{Digest}}}}}}}}}}",
+        "{{{}:ImageListForDigest(id:{id}, requestedPage:{{sortBy:{}}}){{{RESERVED}Results:Results{{{RESERVED}Manifests:Manifests{{Digest ConfigDigest Size Layers{{Digest Size}}}}}}}}}}",
         field.key,
         page.sort_by.as_str()
     );
@@ -183,6 +188,189 @@ fn candidate_plan(
     Some(merge::rewrite(&candidate, Merge::Images, "PaginatedImagesResult")?.answering(field, page))
 }
 
+/// One image found by the rounds: its member, repository and tag, and every partial answer for it.
+type Group<'a> = ((usize, &'a str, &'a str), Vec<&'a Value>);
+
+/// The rounds' answers with each image once, holding exactly its related
+/// manifests, as one answer per member.
+async fn combine(
+    gw: &Gateway,
+    client: &Client,
+    parts: &http::request::Parts,
+    plan: &FanOut,
+    answers: Vec<Part>,
+    argument: &[Layers],
+    base: bool,
+) -> Result<Vec<Part>, Answer> {
+    let mut out: Vec<Part> = Vec::new();
+    for part in &answers {
+        if !out.iter().any(|p| p.member == part.member) {
+            out.push(Part {
+                member: part.member,
+                value: part.value.clone(),
+            });
+        }
+    }
+    let (repo_key, tag_key) = (format!("{RESERVED}RepoName"), format!("{RESERVED}Tag"));
+    for key in merge::list_keys(plan) {
+        let Some(selection) = plan.rewritten.fields.iter().find(|f| f.key == key) else {
+            continue;
+        };
+        let mut groups: Vec<Group<'_>> = Vec::new();
+        for part in &answers {
+            for item in part
+                .value
+                .get(&key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let id = (
+                    part.member,
+                    item[&repo_key].as_str().unwrap_or_default(),
+                    item[&tag_key].as_str().unwrap_or_default(),
+                );
+                match groups.iter_mut().find(|(g, _)| *g == id) {
+                    Some((_, items)) => items.push(item),
+                    None => groups.push((id, vec![item])),
+                }
+            }
+        }
+        let mut lists: Vec<(usize, Vec<Value>)> = Vec::new();
+        for ((member, repo, tag), items) in groups {
+            let matched: HashSet<String> = items
+                .iter()
+                .flat_map(|item| related_manifests(item, argument, base))
+                .collect();
+            if matched.is_empty() {
+                continue;
+            }
+            let complete = |item: &Value| hidden_manifests(item).len() == matched.len();
+            let item = match items.as_slice() {
+                [one] if complete(one) => (*one).clone(),
+                _ => match whole(gw, client, parts, member, repo, tag, selection).await? {
+                    Some(mut item) => {
+                        cut(&mut item, selection, &matched);
+                        item
+                    }
+                    None => continue,
+                },
+            };
+            match lists.iter_mut().find(|(m, _)| *m == member) {
+                Some((_, list)) => list.push(item),
+                None => lists.push((member, vec![item])),
+            }
+        }
+        for part in &mut out {
+            let list = lists
+                .iter_mut()
+                .find(|(m, _)| *m == part.member)
+                .map(|(_, list)| std::mem::take(list))
+                .unwrap_or_default();
+            if let Some(object) = part.value.as_object_mut() {
+                object.insert(key.clone(), Value::Array(list));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `repo:tag` from `member` with `selection` (every manifest an index has);
+/// `None` when the member no longer answers it.
+async fn whole(
+    gw: &Gateway,
+    client: &Client,
+    parts: &http::request::Parts,
+    member: usize,
+    repo: &str,
+    tag: &str,
+    selection: &Selected,
+) -> Result<Option<Value>, Answer> {
+    let image = serde_json::to_string(&format!("{repo}:{tag}")).unwrap_or_default();
+    let query = format!("{{{RESERVED}image:Image(image:{image}){{Digest}}}}");
+    let Ok(mut fields) = normalize::normalize_query(&gw.schema.get(), query) else {
+        return Ok(None);
+    };
+    let mut field = fields.remove(0);
+    field.fields = selection.fields.clone();
+    match ask(gw, client, parts, member, &field).await {
+        Answer::Data(value, _) => Ok(value.filter(|v| !v.is_null())),
+        refused @ Answer::Refused(_) => Err(refused),
+    }
+}
+
+/// Keeps only the `matched` manifests of `item`, in every `Manifests` the
+/// selection asks for, and sums its `Size` over them as zot does for an index.
+fn cut(item: &mut Value, selection: &Selected, matched: &HashSet<String>) {
+    let hidden = hidden_manifests(item);
+    let kept: Vec<usize> = (0..hidden.len())
+        .filter(|&i| matched.contains(hidden[i]["Digest"].as_str().unwrap_or_default()))
+        .collect();
+    if kept.len() == hidden.len() {
+        return;
+    }
+    let size: i64 = kept.iter().map(|&i| distinct_size(&hidden[i])).sum();
+    for field in &selection.fields {
+        let Some(value) = item.get_mut(&field.key) else {
+            continue;
+        };
+        match field.name.as_str() {
+            "Manifests" => {
+                if let Some(list) = value.as_array_mut() {
+                    let mut i = 0;
+                    list.retain(|_| {
+                        i += 1;
+                        kept.contains(&(i - 1))
+                    });
+                }
+            }
+            "Size" => *value = Value::String(size.to_string()),
+            _ => {}
+        }
+    }
+}
+
+/// A manifest's size counting each blob once (zot's `getImageBlobsInfo`
+/// map), from its summary's total, config digest and layers.
+fn distinct_size(manifest: &Value) -> i64 {
+    let number = |v: &Value| v.as_str().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+    let mut total = number(&manifest["Size"]);
+    let mut seen: HashSet<&str> = [&manifest["ConfigDigest"], &manifest["Digest"]]
+        .into_iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for layer in manifest["Layers"].as_array().into_iter().flatten() {
+        if !seen.insert(layer["Digest"].as_str().unwrap_or_default()) {
+            total -= number(&layer["Size"]);
+        }
+    }
+    total
+}
+
+fn hidden_manifests(item: &Value) -> Vec<Value> {
+    item.get(format!("{RESERVED}Manifests"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The digests of `item`'s manifests that zot's prefix rule relates to the argument.
+fn related_manifests(item: &Value, argument: &[Layers], base: bool) -> Vec<String> {
+    manifests(&Value::Array(hidden_manifests(item)))
+        .into_iter()
+        .filter(|candidate| argument.iter().any(|a| prefix_related(candidate, a, base)))
+        .map(|(digest, _)| digest)
+        .collect()
+}
+
+fn prefix_related((cd, cl): &Layers, (ad, al): &Layers, base: bool) -> bool {
+    let (short, long) = if base { (cl, al) } else { (al, cl) };
+    cd != ad
+        && !short.is_empty()
+        && short.len() <= long.len()
+        && short.iter().zip(long).all(|(a, b)| a == b)
+}
+
 /// zot's prefix rule on one candidate image: some manifest of it and some
 /// manifest of the argument, of different digests, where one's layers are a
 /// non-empty prefix of the other's.
@@ -191,15 +379,9 @@ fn related(item: &Value, argument: &[Layers], base: bool) -> bool {
         item.get(format!("{RESERVED}Manifests"))
             .unwrap_or(&Value::Null),
     );
-    candidate.iter().any(|(cd, cl)| {
-        argument.iter().any(|(ad, al)| {
-            let (short, long) = if base { (cl, al) } else { (al, cl) };
-            cd != ad
-                && !short.is_empty()
-                && short.len() <= long.len()
-                && short.iter().zip(long).all(|(a, b)| a == b)
-        })
-    })
+    candidate
+        .iter()
+        .any(|c| argument.iter().any(|a| prefix_related(c, a, base)))
 }
 
 #[cfg(test)]
@@ -235,6 +417,37 @@ mod tests {
     }
 
     #[test]
+    fn a_cut_keeps_the_matched_manifests_and_sums_their_blobs_once() {
+        let q =
+            r#"{DerivedImageList(image:"a:1"){Results{Size m:Manifests{Size} Manifests{Digest}}}}"#;
+        let field = normalize::normalize_query(&SEARCH, q).unwrap().remove(0);
+        let selection = field.fields[0].clone();
+        let hidden = |d: &str, size: &str, layers: &[(&str, &str)]| {
+            let layers: Vec<Value> = layers
+                .iter()
+                .map(|(d, s)| json!({"Digest": d, "Size": s}))
+                .collect();
+            json!({"Digest": d, "ConfigDigest": "cfg", "Size": size, "Layers": layers})
+        };
+        let mut item = json!({
+            "Size": "999",
+            "m": [{"Size": "1"}, {"Size": "2"}, {"Size": "3"}],
+            "Manifests": [{"Digest": "x"}, {"Digest": "y"}, {"Digest": "z"}],
+            format!("{RESERVED}Manifests"): [
+                // A layer repeated, and one that is the config blob: each counted once.
+                hidden("x", "100", &[("l1", "10"), ("l1", "10"), ("cfg", "5")]),
+                hidden("y", "50", &[("l2", "20")]),
+                hidden("z", "70", &[("l3", "30")]),
+            ],
+        });
+        let matched: HashSet<String> = ["x".to_owned(), "z".to_owned()].into();
+        cut(&mut item, &selection, &matched);
+        assert_eq!(item["Size"], "155", "85 for x, 70 for z: {item}");
+        assert_eq!(item["m"], json!([{"Size": "1"}, {"Size": "3"}]));
+        assert_eq!(item["Manifests"], json!([{"Digest": "x"}, {"Digest": "z"}]));
+    }
+
+    #[test]
     fn candidates_carry_the_clients_selection_and_the_layers() {
         let q = r#"{DerivedImageList(image:"a:1", requestedPage:{limit:2}){Page{TotalCount} Results{RepoName Tag}}}"#;
         let field = normalize::normalize_query(&SEARCH, q).unwrap().remove(0);
@@ -252,7 +465,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "Results{RepoName Tag __flotilla_Manifests:Manifests{Digest Layers{Digest}}"
+                "Results{RepoName Tag __flotilla_Manifests:Manifests{Digest ConfigDigest Size Layers{Digest Size}}"
             ),
             "{text}"
         );

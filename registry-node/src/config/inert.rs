@@ -133,10 +133,9 @@ impl Config {
         let search_cve = ext
             .and_then(|e| e.search.as_ref())
             .and_then(|s| s.cve.as_ref());
-        let candidates: [(&'static str, Option<&Value>); 20] = [
+        let candidates: [(&'static str, Option<&Value>); 19] = [
             ("storage.dedupe", s.dedupe.as_ref()),
             ("storage.gc", s.gc.as_ref()),
-            ("storage.gcDelay", s.gc_delay.as_ref()),
             ("storage.gcInterval", s.gc_interval.as_ref()),
             ("storage.gcTimeWindow", s.gc_time_window.as_ref()),
             ("storage.retention", s.retention.as_ref()),
@@ -283,7 +282,6 @@ mod tests {
             [
                 "storage.dedupe",
                 "storage.gc",
-                "storage.gcDelay",
                 "storage.retention",
                 "storage.commit",
                 "storage.cacheDriver",

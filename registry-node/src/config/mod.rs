@@ -66,7 +66,11 @@ pub struct StorageConfig {
     /// warning (the rest); see `inert` for why each.
     pub dedupe: Option<serde_json::Value>,
     pub gc: Option<serde_json::Value>,
-    pub gc_delay: Option<serde_json::Value>,
+    /// zot's `gcDelay` (a duration, default `1h`): an upload session not
+    /// written for this long is removed, whether abandoned or left by a
+    /// final PUT whose digest did not match.
+    #[serde(deserialize_with = "some_duration")]
+    pub gc_delay: Option<std::time::Duration>,
     pub gc_interval: Option<serde_json::Value>,
     pub gc_time_window: Option<serde_json::Value>,
     pub commit: Option<serde_json::Value>,
@@ -78,6 +82,20 @@ pub struct StorageConfig {
     pub storage_driver: Option<serde_json::Value>,
     pub cache_driver: Option<serde_json::Value>,
     pub sub_paths: Option<serde_json::Value>,
+}
+
+impl StorageConfig {
+    /// How long an upload session may go unwritten before it is removed.
+    pub fn upload_expiry(&self) -> std::time::Duration {
+        self.gc_delay
+            .unwrap_or(std::time::Duration::from_secs(60 * 60))
+    }
+}
+
+fn some_duration<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    clients::duration(de).map(Some)
 }
 
 /// `http`: the listener and who may use it.
@@ -240,6 +258,12 @@ impl Config {
         }
         if let Some(extensions) = &self.extensions {
             extensions.validate()?;
+        }
+        if self.storage.gc_delay.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::Invalid {
+                key: "storage.gcDelay",
+                message: "must be greater than 0".into(),
+            });
         }
         self.timeouts.validate(&self.limits)?;
         self.refuse_inert()?;

@@ -163,6 +163,43 @@ impl Store {
         removed.map_err(|_| upload_unknown(id))
     }
 
+    /// Removes every session not written for `delay` (zot's `gcDelay`):
+    /// abandoned uploads, and those whose final PUT failed its digest check.
+    /// A session being written holds its lock, so it is never cut mid-chunk
+    /// (nor does the sweep wait for it).
+    /// Returns how many were removed.
+    pub(crate) async fn sweep_uploads(&self, delay: std::time::Duration) -> usize {
+        let Ok(repos) = self.catalog().await else {
+            return 0;
+        };
+        let mut removed = 0;
+        for repo in repos {
+            let Ok(mut dir) = tokio::fs::read_dir(self.uploads_dir(&repo)).await else {
+                continue;
+            };
+            while let Ok(Some(entry)) = dir.next_entry().await {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Ok(path) = self.upload_path(&repo, &name) else {
+                    continue;
+                };
+                if !idle_for(&path, delay).await {
+                    continue;
+                }
+                let key = session_key(&repo, &name);
+                let session = self.uploads.get(&key);
+                // A request holding the session is using it: not idle.
+                let Ok(_state) = session.try_lock() else {
+                    continue;
+                };
+                if idle_for(&path, delay).await && tokio::fs::remove_file(&path).await.is_ok() {
+                    removed += 1;
+                }
+                self.uploads.forget(&key);
+            }
+        }
+        removed
+    }
+
     /// The session's file. Session ids are UUIDs the node made; anything else
     /// is unknown, which also keeps ids from naming paths.
     fn upload_path(&self, repo: &str, id: &str) -> Result<PathBuf> {
@@ -171,6 +208,14 @@ impl Store {
             _ => Err(upload_unknown(id)),
         }
     }
+}
+
+/// Was the file last written at least `delay` ago?
+async fn idle_for(path: &Path, delay: std::time::Duration) -> bool {
+    tokio::fs::metadata(path)
+        .await
+        .and_then(|meta| meta.modified())
+        .is_ok_and(|written| written.elapsed().is_ok_and(|age| age >= delay))
 }
 
 fn session_key(repo: &str, id: &str) -> String {
