@@ -22,9 +22,9 @@ enum Part {
 }
 
 #[derive(Deserialize)]
-struct CatalogPage {
+pub(crate) struct CatalogPage {
     #[serde(default)]
-    repositories: Option<Vec<String>>,
+    pub(crate) repositories: Option<Vec<String>>,
 }
 
 /// Fans out, merges, and pages. Members filter by the caller's own
@@ -67,14 +67,7 @@ pub(crate) async fn catalog(
         }
     }
     let all: Vec<String> = merged.into_iter().map(|o| o.0).collect();
-    let query = parts.uri.query().unwrap_or("");
-    let param = |key: &str| {
-        form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.into_owned())
-    };
-    let last = param("last").unwrap_or_default();
-    let n: i64 = param("n").and_then(|n| n.parse().ok()).unwrap_or(-1);
+    let (last, n) = paging::catalog_params(parts.uri.query());
     let page = paging::catalog_page(&all, &last, n, |_| true);
     let body = serde_json::to_vec(&serde_json::json!({ "repositories": page })).unwrap_or_default();
     let mut resp = text(StatusCode::OK, "application/json", body.into());
@@ -144,7 +137,7 @@ async fn member_catalog(
 
 /// The path of the next page from a `Link: <…>; rel="next"` header. Only a
 /// catalog path on the same member is followed; anything else is refused.
-fn next_page(headers: &http::HeaderMap, member: &str) -> Result<Option<String>, String> {
+pub(crate) fn next_page(headers: &http::HeaderMap, member: &str) -> Result<Option<String>, String> {
     let Some(link) = headers.get(header::LINK) else {
         return Ok(None);
     };
@@ -177,7 +170,7 @@ fn next_page(headers: &http::HeaderMap, member: &str) -> Result<Option<String>, 
 
 /// Repository names in zot's catalog order, for the merge set.
 #[derive(PartialEq, Eq)]
-struct Ordered(String);
+pub(crate) struct Ordered(pub(crate) String);
 
 impl PartialOrd for Ordered {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
