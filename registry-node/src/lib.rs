@@ -13,12 +13,13 @@
 //! - [`search`]: zot's search semantics: paging, sorting, ranking, and the resolvers of every query.
 //! - `meta`: what zot's metadata database knows, rebuilt from storage and kept in redb.
 //! - [`error`]: the one error type and its mapping to OCI error JSON.
-//! - [`paging`]: zot's `n`/`last` page cutting and `Link` headers, shared with the gateway's merged catalog.
+//! - [`paging`]: zot's `n`/`last` paging of catalogs and tag lists, shared with the gateway's merged catalog.
 //! - [`digest`], [`name`]: the two validated identifiers every route carries.
 //! - [`server`]: binds nothing itself; serves a bound listener until shutdown.
 //! - [`process`]: logging, binding with the stdout line, shutdown signals — for both binaries.
 //! - [`listener`]: the accept loop (HTTP/1.1, HTTP/2, TLS, drain), shared with the gateway.
 //! - [`tls`]: rustls configurations from zot's `TLSConfig`, shared with the gateway.
+//! - `fuzzing`: entry points for the fuzz targets (`fuzz/`); not an API.
 
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -28,6 +29,8 @@ mod auth;
 pub mod config;
 pub mod digest;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graphql;
 pub mod listener;
 mod meta;
