@@ -66,29 +66,6 @@ fi
 source "$bench/common.sh"
 bench_init flotilla-bench
 
-# node NAME: a flotilla-node on a free port with its own root; sets STARTED_*.
-node() {
-    local name=$1
-    mkdir -p "$T/$name"
-    cat >"$T/$name.json" <<EOF
-{"distSpecVersion":"1.1.1","storage":{"rootDirectory":"$T/$name"},
- "http":{"address":"127.0.0.1","port":"0"},"log":{"level":"warn"}}
-EOF
-    start "$name" "$BIN/flotilla-node" serve "$T/$name.json"
-}
-
-# gateway_config FILE MEMBER...: a gateway config in front of the members.
-gateway_config() {
-    local file=$1
-    shift
-    local members
-    members="$(printf '"%s",' "$@")"
-    cat >"$file" <<EOF
-{"http":{"address":"127.0.0.1","port":"0"},
- "cluster":{"members":[${members%,}],"hashKey":"$HASH_KEY"},"log":{"level":"warn"}}
-EOF
-}
-
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -207,48 +184,6 @@ targets=(direct gateway nginx)
 log "direct ${base[direct]}, gateway ${base[gateway]}, nginx ${base[nginx]} (nodes ${members[*]})"
 
 # --- images --------------------------------------------------------------------
-sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
-size() { stat -c %s "$1"; }
-
-# push_blob BASE REPO FILE DIGEST: POST an upload, PUT the file with ?digest=.
-push_blob() {
-    local base=$1 name=$2 file=$3 digest=$4 loc
-    loc="$(curl -sS -f --max-time 30 -X POST -o /dev/null -D - "$base/v2/$name/blobs/uploads/" |
-        tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')"
-    [ -n "$loc" ] || die "POST $base/v2/$name/blobs/uploads/ gave no Location"
-    case $loc in /*) loc="$base$loc" ;; esac
-    case $loc in *\?*) loc="$loc&digest=$digest" ;; *) loc="$loc?digest=$digest" ;; esac
-    curl -sS -f --max-time 900 -X PUT -H 'Expect:' -H 'Content-Type: application/octet-stream' \
-        -T "$file" -o /dev/null "$loc" || die "PUT $file to $loc failed"
-}
-
-# image KIND LAYER_FILE: writes KIND.config.json and KIND.manifest.json for a
-# one-layer image, with their digests in KIND.*.digest.
-image() {
-    local kind=$1 layer=$2 ld
-    ld="$(sha "$layer")"
-    echo "$ld" >"$T/$kind.layer.digest"
-    printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["%s"]}}' \
-        "$ld" >"$T/$kind.config.json"
-    sha "$T/$kind.config.json" >"$T/$kind.config.digest"
-    jq -cn --arg cd "$(cat "$T/$kind.config.digest")" --argjson cs "$(size "$T/$kind.config.json")" \
-        --arg ld "$ld" --argjson ls "$(size "$layer")" '{
-        schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
-        config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $cd, size: $cs},
-        layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar", digest: $ld, size: $ls}]}' |
-        tr -d '\n' >"$T/$kind.manifest.json"
-}
-
-# push_image BASE REPO KIND LAYER_FILE: config, layer, then the manifest as tag v1.
-push_image() {
-    local base=$1 name=$2 kind=$3 layer=$4
-    push_blob "$base" "$name" "$T/$kind.config.json" "$(cat "$T/$kind.config.digest")"
-    push_blob "$base" "$name" "$layer" "$(cat "$T/$kind.layer.digest")"
-    curl -sS -f --max-time 30 -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
-        --data-binary "@$T/$kind.manifest.json" -o /dev/null "$base/v2/$name/manifests/v1" ||
-        die "PUT manifest $base/v2/$name/manifests/v1 failed"
-}
-
 log "generating blobs: ${BIG_MIB} MiB, ${MEDIUM_MIB} MiB, 1 KiB"
 head -c 1024 /dev/urandom >"$T/small.layer"
 head -c "$((MEDIUM_MIB << 20))" /dev/urandom >"$T/medium.layer"
