@@ -6,6 +6,15 @@
 # start() waits. Also: nodes and gateways from a config written here, and
 # images pushed through a registry's front door with curl.
 
+# require_tools TOOL...: dies naming every TOOL missing from PATH.
+require_tools() {
+    local missing=() tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    [ "${#missing[@]}" -eq 0 ] || die "missing: ${missing[*]}. Run scripts/install-deps."
+}
+
 # bench_init PREFIX: the temporary directory $T, $PIDS and $RESULTS, and the traps.
 bench_init() {
     T="$(mktemp -d -t "$1-XXXXXX")"
@@ -107,6 +116,23 @@ gateway_config() {
 {"http":{"address":"127.0.0.1","port":"0"},
  "cluster":{"members":[${members%,}],"hashKey":"${HASH_KEY:-loremipsumdolors}"},"log":{"level":"warn"}}
 EOF
+}
+
+# fleet N [JSON]: N nodes (node1…nodeN, JSON added to each config) and a
+# gateway in front of them; sets MEMBERS, NODE_PIDS, NODE_PORTS, GATEWAY_PID
+# and GATEWAY_PORT.
+fleet() {
+    local i
+    MEMBERS=() NODE_PIDS=() NODE_PORTS=()
+    for i in $(seq "$1"); do
+        node "node$i" "${2:-}"
+        MEMBERS+=("127.0.0.1:$STARTED_PORT")
+        NODE_PIDS+=("$STARTED_PID")
+        NODE_PORTS+=("$STARTED_PORT")
+    done
+    gateway_config "$T/gateway.json" "${MEMBERS[@]}"
+    start gateway "$BIN/flotilla-gateway" serve "$T/gateway.json"
+    GATEWAY_PID=$STARTED_PID GATEWAY_PORT=$STARTED_PORT
 }
 
 # --- images: pushed with curl as a client would (POST, PUT ?digest=, then the manifest)

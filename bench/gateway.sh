@@ -52,18 +52,10 @@ die() {
     exit 1
 }
 
-# --- tools -------------------------------------------------------------------
-missing=()
-for tool in wrk nginx curl jq python3 sha256sum; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    die "missing: ${missing[*]}. Run scripts/install-deps (Debian packages wrk nginx curl jq)."
-fi
-
-# --- processes and cleanup ---------------------------------------------------
+# --- tools, processes and cleanup --------------------------------------------
 # shellcheck source=bench/common.sh
 source "$bench/common.sh"
+require_tools wrk nginx curl jq python3 sha256sum
 bench_init flotilla-bench
 
 
@@ -107,15 +99,9 @@ result env.idle_before "$idle"
 # --- servers -----------------------------------------------------------------
 node direct
 direct_pid=$STARTED_PID direct_port=$STARTED_PORT
-node_pids=() members=()
-for i in 1 2 3; do
-    node "node$i"
-    node_pids+=("$STARTED_PID")
-    members+=("127.0.0.1:$STARTED_PORT")
-done
-gateway_config "$T/gateway.json" "${members[@]}"
-start gateway "$BIN/flotilla-gateway" serve "$T/gateway.json"
-gateway_pid=$STARTED_PID gateway_port=$STARTED_PORT
+fleet 3
+node_pids=("${NODE_PIDS[@]}") members=("${MEMBERS[@]}")
+gateway_pid=$GATEWAY_PID gateway_port=$GATEWAY_PORT
 
 nginx_port="$(free_port)"
 mkdir -p "$T/nginx/logs"

@@ -35,11 +35,9 @@ die() {
     exit 1
 }
 
-missing=()
-for tool in wrk curl jq python3 sha256sum ss; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-[ "${#missing[@]}" -eq 0 ] || die "missing: ${missing[*]}. Run scripts/install-deps."
+# shellcheck source=bench/common.sh
+source "$bench/common.sh"
+require_tools wrk curl jq python3 sha256sum ss
 
 # wrk needs a descriptor per connection, and the gateway (started from this
 # shell) two: the client's and one to a member.
@@ -50,8 +48,6 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
     ulimit -n "$need"
 fi
 
-# shellcheck source=bench/common.sh
-source "$bench/common.sh"
 bench_init flotilla-load
 bench_binaries
 
@@ -63,17 +59,10 @@ result env.idle_before "$(idle_pct)"
 result env.ulimit_n "$(ulimit -n)"
 
 # --- servers -----------------------------------------------------------------
-members=() node_ports=()
-for i in 1 2 3; do
-    node "node$i" '"extensions":{"search":{"enable":true}}'
-    members+=("127.0.0.1:$STARTED_PORT")
-    node_ports+=("$STARTED_PORT")
-done
-gateway_config "$T/gateway.json" "${members[@]}"
-start gateway "$BIN/flotilla-gateway" serve "$T/gateway.json"
-gw_pid=$STARTED_PID gw_port=$STARTED_PORT
+fleet 3 '"extensions":{"search":{"enable":true}}'
+gw_pid=$GATEWAY_PID gw_port=$GATEWAY_PORT
 base="http://127.0.0.1:$gw_port"
-log "gateway $base (pid $gw_pid) in front of ${members[*]}"
+log "gateway $base (pid $gw_pid) in front of ${MEMBERS[*]}"
 
 # --- fixture -------------------------------------------------------------------
 head -c "$((BLOB_KIB << 10))" /dev/urandom >"$T/small.layer"
@@ -104,7 +93,7 @@ done
 conns() { ss -Htn state established "( $2 = :$1 )" | wc -l; }
 upstream() {
     local n=0 p
-    for p in "${node_ports[@]}"; do n=$((n + $(conns "$p" dport))); done
+    for p in "${NODE_PORTS[@]}"; do n=$((n + $(conns "$p" dport))); done
     echo "$n"
 }
 snapshot() { # PHASE: the gateway's RSS, descriptors and sockets now
