@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     repos.sort_by(|a, b| catalog_order(a, b));
     repos.dedup();
-    let readable = |r: &str| r.len() % 3 != 0;
+    let readable = |r: &str| !r.len().is_multiple_of(3);
     let page = catalog_page(&repos, &last, n, readable);
     if n >= 0 {
         assert!(page.len() as i64 <= n, "{} names for n={n}", page.len());
