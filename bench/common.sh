@@ -3,7 +3,17 @@
 # always stopped on exit, and results as key=value lines. A script defines
 # log() and die() and sets KEEP_TMP (and $repo, the checkout) before sourcing
 # this, then calls bench_init; START_MAX_S (default 20) bounds how long
-# start() waits.
+# start() waits. Also: nodes and gateways from a config written here, and
+# images pushed through a registry's front door with curl.
+
+# require_tools TOOL...: dies naming every TOOL missing from PATH.
+require_tools() {
+    local missing=() tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    [ "${#missing[@]}" -eq 0 ] || die "missing: ${missing[*]}. Run scripts/install-deps."
+}
 
 # bench_init PREFIX: the temporary directory $T, $PIDS and $RESULTS, and the traps.
 bench_init() {
@@ -82,4 +92,88 @@ idle_pct() {
     b=($(head -1 /proc/stat))
     awk -v i0="${a[4]}" -v i1="${b[4]}" -v t0="$(IFS=+; echo "$((${a[*]:1}))")" -v t1="$(IFS=+; echo "$((${b[*]:1}))")" \
         'BEGIN { printf "%.0f", 100 * (i1 - i0) / (t1 - t0) }'
+}
+
+# node NAME [JSON]: a flotilla-node on a free port with its own root, JSON
+# (such as `"extensions":{…}`) added to its config; sets STARTED_*.
+node() {
+    local name=$1 extra=${2:+,$2}
+    mkdir -p "$T/$name"
+    cat >"$T/$name.json" <<EOF
+{"distSpecVersion":"1.1.1","storage":{"rootDirectory":"$T/$name"},
+ "http":{"address":"127.0.0.1","port":"0"},"log":{"level":"warn"}$extra}
+EOF
+    start "$name" "$BIN/flotilla-node" serve "$T/$name.json"
+}
+
+# gateway_config FILE MEMBER...: a gateway config in front of the members.
+gateway_config() {
+    local file=$1
+    shift
+    local members
+    members="$(printf '"%s",' "$@")"
+    cat >"$file" <<EOF
+{"http":{"address":"127.0.0.1","port":"0"},
+ "cluster":{"members":[${members%,}],"hashKey":"${HASH_KEY:-loremipsumdolors}"},"log":{"level":"warn"}}
+EOF
+}
+
+# fleet N [JSON]: N nodes (node1…nodeN, JSON added to each config) and a
+# gateway in front of them; sets MEMBERS, NODE_PIDS, NODE_PORTS, GATEWAY_PID
+# and GATEWAY_PORT.
+fleet() {
+    local i
+    MEMBERS=() NODE_PIDS=() NODE_PORTS=()
+    for i in $(seq "$1"); do
+        node "node$i" "${2:-}"
+        MEMBERS+=("127.0.0.1:$STARTED_PORT")
+        NODE_PIDS+=("$STARTED_PID")
+        NODE_PORTS+=("$STARTED_PORT")
+    done
+    gateway_config "$T/gateway.json" "${MEMBERS[@]}"
+    start gateway "$BIN/flotilla-gateway" serve "$T/gateway.json"
+    GATEWAY_PID=$STARTED_PID GATEWAY_PORT=$STARTED_PORT
+}
+
+# --- images: pushed with curl as a client would (POST, PUT ?digest=, then the manifest)
+sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
+size() { stat -c %s "$1"; }
+
+# push_blob BASE REPO FILE DIGEST: POST an upload, PUT the file with ?digest=.
+push_blob() {
+    local base=$1 name=$2 file=$3 digest=$4 loc
+    loc="$(curl -sS -f --max-time 30 -X POST -o /dev/null -D - "$base/v2/$name/blobs/uploads/" |
+        tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')"
+    [ -n "$loc" ] || die "POST $base/v2/$name/blobs/uploads/ gave no Location"
+    case $loc in /*) loc="$base$loc" ;; esac
+    case $loc in *\?*) loc="$loc&digest=$digest" ;; *) loc="$loc?digest=$digest" ;; esac
+    curl -sS -f --max-time 900 -X PUT -H 'Expect:' -H 'Content-Type: application/octet-stream' \
+        -T "$file" -o /dev/null "$loc" || die "PUT $file to $loc failed"
+}
+
+# image KIND LAYER_FILE: writes KIND.config.json and KIND.manifest.json for a
+# one-layer image, with their digests in KIND.*.digest.
+image() {
+    local kind=$1 layer=$2 ld
+    ld="$(sha "$layer")"
+    echo "$ld" >"$T/$kind.layer.digest"
+    printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["%s"]}}' \
+        "$ld" >"$T/$kind.config.json"
+    sha "$T/$kind.config.json" >"$T/$kind.config.digest"
+    jq -cn --arg cd "$(cat "$T/$kind.config.digest")" --argjson cs "$(size "$T/$kind.config.json")" \
+        --arg ld "$ld" --argjson ls "$(size "$layer")" '{
+        schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $cd, size: $cs},
+        layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar", digest: $ld, size: $ls}]}' |
+        tr -d '\n' >"$T/$kind.manifest.json"
+}
+
+# push_image BASE REPO KIND LAYER_FILE: config, layer, then the manifest as tag v1.
+push_image() {
+    local base=$1 name=$2 kind=$3 layer=$4
+    push_blob "$base" "$name" "$T/$kind.config.json" "$(cat "$T/$kind.config.digest")"
+    push_blob "$base" "$name" "$layer" "$(cat "$T/$kind.layer.digest")"
+    curl -sS -f --max-time 30 -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+        --data-binary "@$T/$kind.manifest.json" -o /dev/null "$base/v2/$name/manifests/v1" ||
+        die "PUT manifest $base/v2/$name/manifests/v1 failed"
 }

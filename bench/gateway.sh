@@ -52,42 +52,11 @@ die() {
     exit 1
 }
 
-# --- tools -------------------------------------------------------------------
-missing=()
-for tool in wrk nginx curl jq python3 sha256sum; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    die "missing: ${missing[*]}. Run scripts/install-deps (Debian packages wrk nginx curl jq)."
-fi
-
-# --- processes and cleanup ---------------------------------------------------
+# --- tools, processes and cleanup --------------------------------------------
 # shellcheck source=bench/common.sh
 source "$bench/common.sh"
+require_tools wrk nginx curl jq python3 sha256sum
 bench_init flotilla-bench
-
-# node NAME: a flotilla-node on a free port with its own root; sets STARTED_*.
-node() {
-    local name=$1
-    mkdir -p "$T/$name"
-    cat >"$T/$name.json" <<EOF
-{"distSpecVersion":"1.1.1","storage":{"rootDirectory":"$T/$name"},
- "http":{"address":"127.0.0.1","port":"0"},"log":{"level":"warn"}}
-EOF
-    start "$name" "$BIN/flotilla-node" serve "$T/$name.json"
-}
-
-# gateway_config FILE MEMBER...: a gateway config in front of the members.
-gateway_config() {
-    local file=$1
-    shift
-    local members
-    members="$(printf '"%s",' "$@")"
-    cat >"$file" <<EOF
-{"http":{"address":"127.0.0.1","port":"0"},
- "cluster":{"members":[${members%,}],"hashKey":"$HASH_KEY"},"log":{"level":"warn"}}
-EOF
-}
 
 
 free_port() {
@@ -130,15 +99,9 @@ result env.idle_before "$idle"
 # --- servers -----------------------------------------------------------------
 node direct
 direct_pid=$STARTED_PID direct_port=$STARTED_PORT
-node_pids=() members=()
-for i in 1 2 3; do
-    node "node$i"
-    node_pids+=("$STARTED_PID")
-    members+=("127.0.0.1:$STARTED_PORT")
-done
-gateway_config "$T/gateway.json" "${members[@]}"
-start gateway "$BIN/flotilla-gateway" serve "$T/gateway.json"
-gateway_pid=$STARTED_PID gateway_port=$STARTED_PORT
+fleet 3
+node_pids=("${NODE_PIDS[@]}") members=("${MEMBERS[@]}")
+gateway_pid=$GATEWAY_PID gateway_port=$GATEWAY_PORT
 
 nginx_port="$(free_port)"
 mkdir -p "$T/nginx/logs"
@@ -207,48 +170,6 @@ targets=(direct gateway nginx)
 log "direct ${base[direct]}, gateway ${base[gateway]}, nginx ${base[nginx]} (nodes ${members[*]})"
 
 # --- images --------------------------------------------------------------------
-sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
-size() { stat -c %s "$1"; }
-
-# push_blob BASE REPO FILE DIGEST: POST an upload, PUT the file with ?digest=.
-push_blob() {
-    local base=$1 name=$2 file=$3 digest=$4 loc
-    loc="$(curl -sS -f --max-time 30 -X POST -o /dev/null -D - "$base/v2/$name/blobs/uploads/" |
-        tr -d '\r' | awk 'tolower($1) == "location:" { print $2 }')"
-    [ -n "$loc" ] || die "POST $base/v2/$name/blobs/uploads/ gave no Location"
-    case $loc in /*) loc="$base$loc" ;; esac
-    case $loc in *\?*) loc="$loc&digest=$digest" ;; *) loc="$loc?digest=$digest" ;; esac
-    curl -sS -f --max-time 900 -X PUT -H 'Expect:' -H 'Content-Type: application/octet-stream' \
-        -T "$file" -o /dev/null "$loc" || die "PUT $file to $loc failed"
-}
-
-# image KIND LAYER_FILE: writes KIND.config.json and KIND.manifest.json for a
-# one-layer image, with their digests in KIND.*.digest.
-image() {
-    local kind=$1 layer=$2 ld
-    ld="$(sha "$layer")"
-    echo "$ld" >"$T/$kind.layer.digest"
-    printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["%s"]}}' \
-        "$ld" >"$T/$kind.config.json"
-    sha "$T/$kind.config.json" >"$T/$kind.config.digest"
-    jq -cn --arg cd "$(cat "$T/$kind.config.digest")" --argjson cs "$(size "$T/$kind.config.json")" \
-        --arg ld "$ld" --argjson ls "$(size "$layer")" '{
-        schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
-        config: {mediaType: "application/vnd.oci.image.config.v1+json", digest: $cd, size: $cs},
-        layers: [{mediaType: "application/vnd.oci.image.layer.v1.tar", digest: $ld, size: $ls}]}' |
-        tr -d '\n' >"$T/$kind.manifest.json"
-}
-
-# push_image BASE REPO KIND LAYER_FILE: config, layer, then the manifest as tag v1.
-push_image() {
-    local base=$1 name=$2 kind=$3 layer=$4
-    push_blob "$base" "$name" "$T/$kind.config.json" "$(cat "$T/$kind.config.digest")"
-    push_blob "$base" "$name" "$layer" "$(cat "$T/$kind.layer.digest")"
-    curl -sS -f --max-time 30 -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
-        --data-binary "@$T/$kind.manifest.json" -o /dev/null "$base/v2/$name/manifests/v1" ||
-        die "PUT manifest $base/v2/$name/manifests/v1 failed"
-}
-
 log "generating blobs: ${BIG_MIB} MiB, ${MEDIUM_MIB} MiB, 1 KiB"
 head -c 1024 /dev/urandom >"$T/small.layer"
 head -c "$((MEDIUM_MIB << 20))" /dev/urandom >"$T/medium.layer"

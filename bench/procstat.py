@@ -8,6 +8,10 @@
   procstat.py watch OUT PID...  sample summed VmRSS every 10 ms until SIGTERM/SIGINT,
                                 then write the maximum (KiB) to OUT; OUT.ready appears
                                 once sampling has begun
+  procstat.py fds PID...        open descriptors (entries of /proc/PID/fd) now
+  procstat.py series OUT SECONDS PID...
+                                every SECONDS until SIGTERM/SIGINT, append a line
+                                `<unix time> <VmRSS KiB> <descriptors>` to OUT
 
 "Children" are live direct children (nginx's workers); the gateway and the
 nodes are single processes, so for them it changes nothing.
@@ -57,6 +61,13 @@ def status_kib(pid, key):
     return 0
 
 
+def fds(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
 def cpu_seconds(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -83,11 +94,27 @@ def main():
         with open(out, "w") as f:
             f.write(f"{peak}\n")
         return
+    if cmd == "series":
+        out, every, pids = args[0], float(args[1]), [int(p) for p in args[2:]]
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+        signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+        with open(out, "a") as f:
+            while not stop:
+                procs = family(pids)
+                rss = sum(status_kib(p, "VmRSS") for p in procs)
+                open_fds = sum(fds(p) for p in procs)
+                f.write(f"{time.time():.1f} {rss} {open_fds}\n")
+                f.flush()
+                time.sleep(every)
+        return
     procs = family([int(p) for p in args])
     if cmd == "cpu":
         print(f"{sum(cpu_seconds(p) for p in procs):.3f}")
     elif cmd == "hwm":
         print(sum(status_kib(p, "VmHWM") for p in procs))
+    elif cmd == "fds":
+        print(sum(fds(p) for p in procs))
     elif cmd == "rss":
         print(sum(status_kib(p, "VmRSS") for p in procs))
     elif cmd == "reset-hwm":

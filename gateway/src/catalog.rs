@@ -62,15 +62,10 @@ pub(crate) async fn catalog(
         Outcome::Merge(fetched) => fetched,
         Outcome::Refused(resp) => return Ok(resp),
     };
-    let query = parts.uri.query().unwrap_or("");
-    let param = |key: &str| {
-        form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.into_owned())
-    };
+    let (last, n) = paging::catalog_params(parts.uri.query());
     let paging = Paging {
-        last: param("last").unwrap_or_default(),
-        n: param("n").and_then(|n| n.parse().ok()).unwrap_or(-1),
+        last,
+        n,
         partial: gw.config.on_member_failure == OnMemberFailure::Partial,
     };
     // Sorting a large fleet's names takes a while: off the async workers.
@@ -216,15 +211,7 @@ fn merge(fetched: Fetched, paging: &Paging) -> Result<Merged, GatewayError> {
             _ => return Err(GatewayError::Members(failed)),
         }
     }
-    names.sort_unstable_by(|a, b| paging::catalog_order(&a.0, &b.0));
-    names.dedup_by(|a, b| a.0 == b.0);
-    let page: Cow<'_, [Name<'_>]> = if paging.n < 0 && paging.last.is_empty() {
-        Cow::Borrowed(&names)
-    } else {
-        Cow::Owned(paging::catalog_page(&names, &paging.last, paging.n, |_| {
-            true
-        }))
-    };
+    let page = page_of(&mut names, &paging.last, paging.n);
     let link = paging::catalog_link(&page, paging.n);
     // The answer is charged apart, and held until it has been sent.
     let size = page.iter().map(|n| n.0.len() + 3).sum::<usize>() + 20;
@@ -245,6 +232,22 @@ fn merge(fetched: Fetched, paging: &Paging) -> Result<Merged, GatewayError> {
     })
 }
 
+/// Sorts `names` in zot's catalog order without duplicates and cuts the
+/// client's page (`n`, `last`), borrowing all of it when no page is asked.
+pub(crate) fn page_of<'n, 'b>(
+    names: &'n mut Vec<Name<'b>>,
+    last: &str,
+    n: i64,
+) -> Cow<'n, [Name<'b>]> {
+    names.sort_unstable_by(|a, b| paging::catalog_order(&a.0, &b.0));
+    names.dedup_by(|a, b| a.0 == b.0);
+    if n < 0 && last.is_empty() {
+        Cow::Borrowed(names)
+    } else {
+        Cow::Owned(paging::catalog_page(names, last, n, |_| true))
+    }
+}
+
 #[derive(Serialize)]
 struct Answer<'a, 'b> {
     repositories: &'a [Name<'b>],
@@ -253,7 +256,7 @@ struct Answer<'a, 'b> {
 /// A repository name, borrowed from a member's page unless it was escaped there.
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(transparent)]
-struct Name<'a>(#[serde(borrow)] Cow<'a, str>);
+pub(crate) struct Name<'a>(#[serde(borrow)] pub(crate) Cow<'a, str>);
 
 impl AsRef<str> for Name<'_> {
     fn as_ref(&self) -> &str {
@@ -264,7 +267,10 @@ impl AsRef<str> for Name<'_> {
 /// Appends the names of one catalog page (`{"repositories": [...]}`, the
 /// list possibly null or absent) to `into`. Anything else is an error: a
 /// list that is not one, a name that is not a string, trailing bytes.
-fn names_into<'b>(body: &'b [u8], into: &mut Vec<Name<'b>>) -> Result<(), serde_json::Error> {
+pub(crate) fn names_into<'b>(
+    body: &'b [u8],
+    into: &mut Vec<Name<'b>>,
+) -> Result<(), serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(body);
     PageSeed(into).deserialize(&mut de)?;
     de.end()
@@ -441,7 +447,7 @@ impl Walk {
 
 /// The path of the next page from a `Link: <…>; rel="next"` header. Only a
 /// catalog path on the same member is followed; anything else is refused.
-fn next_page(headers: &http::HeaderMap, member: &str) -> Result<Option<String>, String> {
+pub(crate) fn next_page(headers: &http::HeaderMap, member: &str) -> Result<Option<String>, String> {
     let Some(link) = headers.get(header::LINK) else {
         return Ok(None);
     };

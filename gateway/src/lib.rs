@@ -19,6 +19,7 @@
 //! - [`error`]: the one error type, mapped once to OCI error JSON.
 //! - `server`: building the gateway, then the listener (HTTP/1.1, HTTP/2, TLS) and graceful drain.
 //! - `metrics`: Prometheus metrics.
+//! - `fuzzing`: entry points for the fuzz targets (`fuzz/`); not an API.
 
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -28,6 +29,8 @@ mod budget;
 mod catalog;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
 mod members;
 mod metrics;

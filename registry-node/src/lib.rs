@@ -13,13 +13,14 @@
 //! - [`search`]: zot's search semantics: paging, sorting, ranking, and the resolvers of every query.
 //! - `meta`: what zot's metadata database knows, rebuilt from storage and kept in redb.
 //! - [`error`]: the one error type and its mapping to OCI error JSON.
-//! - [`paging`]: zot's `n`/`last` page cutting and `Link` headers, shared with the gateway's merged catalog.
+//! - [`paging`]: zot's `n`/`last` paging of catalogs and tag lists, shared with the gateway's merged catalog.
 //! - [`digest`], [`name`]: the two validated identifiers every route carries.
 //! - [`server`]: binds nothing itself; builds the node, then serves a bound listener until shutdown.
 //! - [`process`]: logging, binding with the stdout line, shutdown signals — for both binaries.
 //! - [`listener`]: the accept loop (HTTP/1.1, HTTP/2, TLS, drain) with every client bounded in number and time, shared with the gateway.
 //! - [`stall`]: a body that fails when its sender stalls, for both binaries.
 //! - [`tls`]: rustls configurations from zot's `TLSConfig`, shared with the gateway.
+//! - `fuzzing`: entry points for the fuzz targets (`fuzz/`); not an API.
 
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -30,6 +31,8 @@ mod auth;
 pub mod config;
 pub mod digest;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graphql;
 pub mod listener;
 mod meta;

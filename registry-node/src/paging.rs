@@ -1,4 +1,4 @@
-//! zot's catalog paging: `n`/`last` page cutting and the `Link` header, for the node and the gateway's merged catalog alike.
+//! zot's paging: `n`/`last` read from the query, page cutting of the catalog and of tag lists, and the `Link` header, for the node and the gateway's merged catalog alike.
 
 use std::cmp::Ordering;
 
@@ -27,6 +27,44 @@ pub fn catalog_page<S: AsRef<str> + Clone>(
         }
     }
     page
+}
+
+/// zot's reading of a catalog query: the first `last` (empty when absent)
+/// and the first `n`, where anything but an integer means no limit (`-1`).
+pub fn catalog_params(query: Option<&str>) -> (String, i64) {
+    let first = |key: &str| {
+        form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    };
+    let last = first("last").unwrap_or_default();
+    let n = first("n").and_then(|n| n.parse().ok()).unwrap_or(-1);
+    (last, n)
+}
+
+/// zot's `ListTags` page over the full, ordered list: the tags after `last`
+/// (which must be one of them, else `None`: a 404), at most `n` of them, and
+/// whether more follow (the `Link`). `n` is a client's number, so the page's
+/// end saturates rather than overflows.
+pub fn tags_page<'a>(
+    tags: &'a [String],
+    n: Option<usize>,
+    last: &str,
+) -> Option<(&'a [String], bool)> {
+    let start = if last.is_empty() {
+        0
+    } else {
+        tags.iter().position(|t| t == last)? + 1
+    };
+    if n == Some(0) {
+        return Some((&[], false));
+    }
+    let stop = match n {
+        Some(n) if start.saturating_add(n) < tags.len() => start + n,
+        _ => tags.len(),
+    };
+    let page = &tags[start.min(stop)..stop];
+    Some((page, n.is_some() && !page.is_empty() && stop < tags.len()))
 }
 
 /// zot's `Link` for a catalog page, if any. zot's walk notices "more" as soon
@@ -68,6 +106,35 @@ mod tests {
             catalog_page(&repos(), "", 2, |r: &str| r != "a/b"),
             vec!["a", "a-c"]
         );
+    }
+
+    #[test]
+    fn catalog_params_read_the_first_of_each() {
+        assert_eq!(catalog_params(None), (String::new(), -1));
+        assert_eq!(
+            catalog_params(Some("n=2&last=a%2Fb&n=5")),
+            ("a/b".into(), 2)
+        );
+        assert_eq!(catalog_params(Some("n=x")), (String::new(), -1));
+    }
+
+    /// A huge `n` after `last` once overflowed the page's end: a panic in a
+    /// debug build, an empty page instead of the rest in a release build.
+    #[test]
+    fn tags_pages_follow_zot_even_for_a_huge_n() {
+        let tags = repos();
+        assert_eq!(tags_page(&tags, None, "").unwrap(), (&tags[..], false));
+        assert_eq!(tags_page(&tags, Some(2), "").unwrap(), (&tags[..2], true));
+        assert_eq!(
+            tags_page(&tags, Some(2), "a-c").unwrap(),
+            (&tags[3..], false)
+        );
+        assert_eq!(tags_page(&tags, Some(0), "a").unwrap(), (&tags[..0], false));
+        assert_eq!(
+            tags_page(&tags, Some(usize::MAX), "a").unwrap(),
+            (&tags[1..], false)
+        );
+        assert!(tags_page(&tags, Some(1), "zz").is_none());
     }
 
     #[test]

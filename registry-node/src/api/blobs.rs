@@ -121,7 +121,7 @@ async fn multipart(
 
 /// zot's `parseRangeHeader` + `coalesceRanges`: inclusive `(start, end)`
 /// pairs, sorted and merged; `None` when unsatisfiable or malformed.
-fn parse_ranges(header: &str, size: u64) -> Option<Vec<(u64, u64)>> {
+pub(crate) fn parse_ranges(header: &str, size: u64) -> Option<Vec<(u64, u64)>> {
     let set = header.strip_prefix("bytes=")?;
     if size == 0 || set.is_empty() || set.matches(',').count() + 1 > MAX_RANGES {
         return None;

@@ -19,26 +19,17 @@ struct Catalog<'a> {
 /// must be an existing repository or the page is empty; unreadable
 /// repositories are skipped without counting toward `n`.
 pub(super) async fn catalog(node: &Node, who: &Identity, req: &Request) -> Result<Response> {
-    let q = Query::parse(req.uri().query());
-    let last = q.first("last");
-    let n: i64 = q.first("n").parse().unwrap_or(-1);
+    let (last, n) = paging::catalog_params(req.uri().query());
     let repos = node.store.catalog().await?;
-    let page = paging::catalog_page(&repos, last, n, |repo| node.access.can_read(who, repo));
+    let page = paging::catalog_page(&repos, &last, n, |repo| node.access.can_read(who, repo));
     let mut resp = response::json(
         StatusCode::OK,
         &Catalog {
             repositories: &page,
         },
     );
-    // zot's walk notices "more" as soon as it visits anything after the n-th
-    // repository, which always exists (the repository's own files), so a full
-    // page always links onward, even to an empty next page.
-    if let Some(last_repo) = page.last().filter(|_| n > 0 && page.len() as i64 == n) {
-        set(
-            &mut resp,
-            "Link",
-            &format!("</v2/_catalog?n={n}&last={last_repo}>; rel=\"next\""),
-        );
+    if let Some(link) = paging::catalog_link(&page, n) {
+        set(&mut resp, "Link", &link);
     }
     Ok(resp)
 }
@@ -65,31 +56,15 @@ pub(super) async fn tags(node: &Node, name: &str, req: &Request) -> Result<Respo
         _ => return Err(bad()),
     };
     let tags = node.store.tags(name).await?;
-    let start = if last.is_empty() {
-        0
-    } else {
-        tags.iter()
-            .position(|t| t == last)
-            .map(|i| i + 1)
-            .ok_or(NodeError::Status(StatusCode::NOT_FOUND))?
-    };
-    if n == Some(0) {
-        return Ok(response::json(StatusCode::OK, &Tags { name, tags: &[] }));
-    }
-    let stop = match n {
-        Some(n) if start + n < tags.len() => start + n,
-        _ => tags.len(),
-    };
-    let page = &tags[start.min(stop)..stop];
+    let (page, more) =
+        paging::tags_page(&tags, n, last).ok_or(NodeError::Status(StatusCode::NOT_FOUND))?;
     let mut resp = response::json(StatusCode::OK, &Tags { name, tags: page });
-    if let (Some(n), Some(last_tag)) = (n, page.last()) {
-        if stop < tags.len() {
-            set(
-                &mut resp,
-                "Link",
-                &format!("</v2/{name}/tags/list?n={n}&last={last_tag}>; rel=\"next\""),
-            );
-        }
+    if let (Some(n), Some(last_tag), true) = (n, page.last(), more) {
+        set(
+            &mut resp,
+            "Link",
+            &format!("</v2/{name}/tags/list?n={n}&last={last_tag}>; rel=\"next\""),
+        );
     }
     Ok(resp)
 }

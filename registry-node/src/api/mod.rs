@@ -11,7 +11,7 @@
 //! - `response`: bodies and the single mapping of errors to responses.
 
 mod base;
-mod blobs;
+pub(crate) mod blobs;
 pub(crate) mod extensions;
 mod listing;
 mod manifests;
@@ -20,7 +20,7 @@ mod referrers;
 pub(crate) mod response;
 pub mod route;
 mod search;
-mod uploads;
+pub(crate) mod uploads;
 
 use std::sync::Arc;
 

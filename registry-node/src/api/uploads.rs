@@ -114,15 +114,7 @@ pub(super) async fn patch(node: &Node, name: &str, id: &str, req: Request) -> Re
     let length = header_str(req.headers(), header::CONTENT_LENGTH).filter(|v| !v.is_empty());
     let range = header_str(req.headers(), header::CONTENT_RANGE).filter(|v| !v.is_empty());
     let from = match (length, range) {
-        (Some(length), Some(range)) => {
-            let length: i64 = length
-                .parse()
-                .map_err(|_| NodeError::Status(StatusCode::BAD_REQUEST))?;
-            match parse_content_range(range) {
-                Some((from, to)) if to - from + 1 == length => Some(from as u64),
-                _ => return Err(NodeError::Status(StatusCode::RANGE_NOT_SATISFIABLE)),
-            }
-        }
+        (Some(length), Some(range)) => Some(chunk_start(length, range)?),
         _ => None,
     };
     let size = node
@@ -215,6 +207,19 @@ fn parse_content_range(range: &str) -> Option<(i64, i64)> {
     (from >= 0 && from <= to).then_some((from, to))
 }
 
+/// Where a PATCH chunk that names both its `Content-Length` and its
+/// `Content-Range` starts; the two must agree. Both are a client's numbers,
+/// so the range's length is computed without overflow.
+pub(crate) fn chunk_start(length: &str, range: &str) -> Result<u64> {
+    let length: i64 = length
+        .parse()
+        .map_err(|_| NodeError::Status(StatusCode::BAD_REQUEST))?;
+    match parse_content_range(range) {
+        Some((from, to)) if (to - from).checked_add(1) == Some(length) => Ok(from as u64),
+        _ => Err(NodeError::Status(StatusCode::RANGE_NOT_SATISFIABLE)),
+    }
+}
+
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -232,5 +237,16 @@ mod tests {
         assert_eq!(parse_content_range("0-"), None);
         assert_eq!(received(0), "0-0");
         assert_eq!(received(10), "0-9");
+    }
+
+    /// A range spanning every `i64` once overflowed computing its length:
+    /// a panic in a debug build.
+    #[test]
+    fn chunk_length_and_range_must_agree() {
+        assert_eq!(chunk_start("10", "5-14").ok(), Some(5));
+        assert!(chunk_start("10", "5-13").is_err());
+        assert!(chunk_start("x", "5-14").is_err());
+        assert!(chunk_start("-1", &format!("0-{}", i64::MAX)).is_err());
+        assert!(chunk_start("1", &format!("{0}-{0}", i64::MAX)).is_ok());
     }
 }
