@@ -348,3 +348,13 @@ fn go_duration(text: &str) -> Result<Duration> {
     }
     Ok(total)
 }
+
+/// The gateway's search needs search on every member: the shipped node config switches it on, with user preferences.
+#[test]
+fn the_shipped_node_config_serves_search() -> Result<()> {
+    let node_json = Compose::load()?.node_config()?;
+    let extensions = &node_json["extensions"];
+    assert_eq!(extensions["search"]["enable"], true, "{node_json}");
+    assert_eq!(extensions["ui"]["enable"], true, "{node_json}");
+    Ok(())
+}

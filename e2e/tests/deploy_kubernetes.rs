@@ -437,3 +437,13 @@ fn pre_stop_sleep(container: &Value) -> Result<Duration> {
         ),
     }
 }
+
+/// The gateway's search needs search on every member: the shipped node config switches it on, with user preferences.
+#[test]
+fn the_shipped_node_config_serves_search() -> Result<()> {
+    let node_json = Manifests::load()?.node_config()?;
+    let extensions = &node_json["extensions"];
+    assert_eq!(extensions["search"]["enable"], true, "{node_json}");
+    assert_eq!(extensions["ui"]["enable"], true, "{node_json}");
+    Ok(())
+}

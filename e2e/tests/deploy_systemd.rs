@@ -184,3 +184,15 @@ fn seconds(span: &str) -> Result<Duration> {
         other => bail!("time span `{span}`: unit `{other}` not understood by the test"),
     }
 }
+
+/// The gateway's search needs search on every member: the shipped node config switches it on, with user preferences.
+#[test]
+fn the_shipped_node_config_serves_search() -> Result<()> {
+    let node_json = serde_json::from_str::<serde_json::Value>(&fs::read_to_string(
+        deploy_dir().join("node.json"),
+    )?)?;
+    let extensions = &node_json["extensions"];
+    assert_eq!(extensions["search"]["enable"], true, "{node_json}");
+    assert_eq!(extensions["ui"]["enable"], true, "{node_json}");
+    Ok(())
+}
