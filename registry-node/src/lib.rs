@@ -18,7 +18,8 @@
 //! - [`server`]: binds nothing itself; builds the node, then serves a bound listener until shutdown.
 //! - [`process`]: logging, binding with the stdout line, shutdown signals — for both binaries.
 //! - [`listener`]: the accept loop (HTTP/1.1, HTTP/2, TLS, drain) with every client bounded in number and time, shared with the gateway.
-//! - [`stall`]: a body that fails when its sender stalls, for both binaries.
+//! - [`stall`]: a body that fails when its sender stalls (the node's request bodies).
+//! - [`access_log`]: request ids and the one access line per request, for both binaries.
 //! - [`tls`]: rustls configurations from zot's `TLSConfig`, shared with the gateway.
 //! - `fuzzing`: entry points for the fuzz targets (`fuzz/`); not an API.
 
