@@ -3,13 +3,13 @@
 #   direct  — clients talk to one flotilla-node holding everything;
 #   gateway — flotilla-gateway in front of 3 nodes (4 for the catalog);
 #   nginx   — nginx as a plain hashing reverse proxy in front of the same 3 nodes.
-# Measures (issue 3, "Benchmarks"): manifest GET req/s and p99 at 64
+# Measures: manifest GET req/s and p99 at 64
 # connections; 1 GiB blob pull throughput; gateway peak RSS during 100
 # concurrent 100 MiB pulls; /v2/_catalog of 100k repositories over 4 members
 # against one node holding them all. Prints a markdown summary table at the end.
 #
 # Everything binds 127.0.0.1, lives in a temporary directory, and is stopped on
-# exit. Sizes come from the environment (defaults are the issue's); QUICK=1 is
+# exit. Sizes come from the environment (defaults are the full sizes); QUICK=1 is
 # a small smoke run. See bench/README.md.
 set -euo pipefail
 

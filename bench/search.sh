@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks fleet-wide search (issue 5, "Benchmarks"), side by side in one run:
+# Benchmarks fleet-wide search, side by side in one run:
 #   single  — one flotilla-node holding all REPOS repositories;
 #   gateway — the same repositories spread over MEMBERS nodes by the gateway's
 #             placement, behind flotilla-gateway (page push-down + merge);

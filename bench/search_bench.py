@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The search measurements of bench/search.sh (issue 5, "Benchmarks").
+"""The search measurements of bench/search.sh.
 
   search_bench.py wait URL EXPECTED MAX_S
       until RepoListWithNewestImage at URL reports TotalCount == EXPECTED
