@@ -97,6 +97,23 @@ pub fn free_port() -> Result<u16> {
     bail!("no free port found in {low}..{high} after 200 tries")
 }
 
+/// The first of `n` consecutive ports that were all free a moment ago (see
+/// [`free_port`]), for a script that puts its servers on neighbouring ports.
+pub fn free_ports(n: u16) -> Result<u16> {
+    for _ in 0..50 {
+        let first = free_port()?;
+        let rest_free = (1..n).all(|i| {
+            first
+                .checked_add(i)
+                .is_some_and(|port| TcpListener::bind(("127.0.0.1", port)).is_ok())
+        });
+        if rest_free {
+            return Ok(first);
+        }
+    }
+    bail!("no {n} consecutive free ports found after 50 tries")
+}
+
 /// Runs `start` on one free port after another until it starts: another
 /// harness process may take the picked port first, and then the server exits
 /// before serving.

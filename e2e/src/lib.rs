@@ -26,6 +26,7 @@
 //! - [`tls_node`]: a `flotilla-node` serving HTTPS and requiring client certificates ([`TlsNode`]).
 //! - [`balancer`]: haproxy or nginx from `deploy/`, rendered for loopback, in front of gateways.
 //! - [`search_fixture`]: a realistic registry for the search extension, and what zot would answer about it.
+//! - [`quickstart`]: `scripts/quickstart` as a newcomer runs it ([`quickstart::Quickstart`]).
 //! - [`oracle`]: the same registry in one node and spread over fleets behind a gateway, asked alike ([`oracle::Oracle`]).
 
 #![forbid(unsafe_code)]
@@ -47,6 +48,7 @@ pub mod node;
 pub mod oracle;
 pub mod pki;
 pub mod process;
+pub mod quickstart;
 pub mod search_fixture;
 mod settings;
 pub mod tls_node;
