@@ -89,7 +89,9 @@ fn generated_layer_chains_answer_alike() -> Result<()> {
 /// Closes the hole where the gateway answered a multi-arch derived (or base)
 /// image on another member with only the platforms one first layer of the
 /// argument matched: the same image's answers from every round are combined,
-/// and `Manifests` and `Size` hold exactly the related manifests, as one node's.
+/// and `Manifests`, `Size`, `LastUpdated`, `Vendor` and `Description` come
+/// from exactly the related manifests, as one node's (each index opens with an
+/// unrelated, newest child with labels of its own).
 #[test]
 fn multi_arch_images_on_other_members_answer_with_every_related_platform() -> Result<()> {
     let oracle = Oracle::start(&SIZES)?;

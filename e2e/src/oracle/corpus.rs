@@ -77,7 +77,8 @@ pub fn generated_repos() -> Vec<(String, Vec<GenTag>)> {
 
 /// What goes into the template's key.
 pub(super) fn key() -> String {
-    format!("corpus:{SEED}:{:?}:{MULTI_ARCH:?}", generated_repos())
+    // Bump the revision when `push_multi_arch` changes what it pushes.
+    format!("corpus:{SEED}:{:?}:{MULTI_ARCH:?}:2", generated_repos())
 }
 
 /// Pushes the corpus to `node` with raw HTTP, as admin.
@@ -98,16 +99,33 @@ pub(super) fn push(node: &Node) -> Result<()> {
 
 /// The multi-arch pair: [`MULTI_ARCH`]'s base index (amd64 and arm64, each
 /// on its own first layer), and its derived index, whose amd64 and arm64
-/// extend the base's and whose last child (s390x) is related to nothing.
-/// Each platform of one is found through a different first layer of the other.
+/// extend the base's. Each platform of one is found through a different
+/// first layer of the other. Each index opens with a child related to
+/// nothing (ppc64le, s390x), the newest, so an answer holding only the
+/// related children differs from the whole index in `Size`, `LastUpdated`
+/// and the fields taken from the first child's labels (`Vendor`, `Description`).
 fn push_multi_arch(http: &Registry) -> Result<()> {
     let (base, derived) = MULTI_ARCH;
+    let mut base_children = Vec::new();
+    let mut derived_children = Vec::new();
+    for (repo, children, arch) in [
+        (base, &mut base_children, "ppc64le"),
+        (derived, &mut derived_children, "s390x"),
+    ] {
+        let unrelated = [format!("multi-other-{arch}")];
+        children.push(push_manifest(
+            http,
+            repo,
+            "",
+            &unrelated,
+            arch,
+            Some("2025-01-01T00:00:00Z"),
+        )?);
+    }
     let platforms = [
         ("amd64", Some("2024-04-01T00:00:00Z")),
         ("arm64", Some("2024-06-01T00:00:00Z")),
     ];
-    let mut base_children = Vec::new();
-    let mut derived_children = Vec::new();
     for (arch, created) in platforms {
         let first = format!("multi-base-{arch}");
         let own = format!("multi-app-{arch}");
@@ -128,15 +146,6 @@ fn push_multi_arch(http: &Registry) -> Result<()> {
             created,
         )?);
     }
-    let unrelated = ["multi-other-s390x".to_owned()];
-    derived_children.push(push_manifest(
-        http,
-        derived,
-        "",
-        &unrelated,
-        "s390x",
-        Some("2023-01-01T00:00:00Z"),
-    )?);
     for (repo, children) in [(base, base_children), (derived, derived_children)] {
         let index = json!({
             "schemaVersion": 2,
@@ -176,6 +185,13 @@ fn push_manifest(
     });
     if let Some(created) = created {
         config["created"] = json!(created);
+    }
+    if tag.is_empty() {
+        // A child of an index: labels that tell the children apart.
+        config["config"] = json!({ "Labels": {
+            "org.opencontainers.image.vendor": format!("{repo} {arch}"),
+            "org.opencontainers.image.description": format!("{repo} for {arch}"),
+        }});
     }
     let config_bytes = serde_json::to_vec(&config)?;
     upload_blob(http, repo, &config_bytes)?;

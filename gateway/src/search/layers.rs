@@ -9,10 +9,14 @@
 //! then sorts and pages them as zot does.
 //!
 //! zot answers an index with only its matching manifests, and the fields
-//! that sum or pick from them (`Manifests`, `Size`). A round finds only the
-//! manifests on its first layer, so an image some manifests of which are not
-//! related, or found by several rounds, is asked for whole from its member
-//! (`Image`, with the same selection) and cut to the related manifests.
+//! that sum or pick from them (`Manifests`, `Size`, `LastUpdated`, and the
+//! annotations that fall back to the first manifest's labels). A round finds
+//! only the manifests on its first layer, so an image some manifests of which
+//! are not related, or found by several rounds, is asked for whole from its
+//! member (`Image`, with the same selection) and cut to the related
+//! manifests; the same image as `ImageListForDigest` of its first related
+//! manifest gives the annotations, and tells whether the index's own
+//! `created` annotation sets `LastUpdated`.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -21,7 +25,7 @@ use serde_json::{json, Value};
 use flotilla_node::graphql::error::GqlError;
 use flotilla_node::graphql::normalize::{self, Selected};
 use flotilla_node::graphql::schema::Schema;
-use flotilla_node::search::paging::{Criteria, Page};
+use flotilla_node::search::paging::{self, Criteria, Page};
 
 use super::engine::{ask, Answer};
 use super::merge::{self, FanOut, Part, RESERVED};
@@ -171,7 +175,7 @@ fn candidate_plan(schema: &Schema, field: &Selected, first: &str, page: Page) ->
     let id = serde_json::to_string(first).ok()?;
     // Sorted as the client's list is, so members carry the key that sort reads.
     let query = format!(
-        "{{{}:ImageListForDigest(id:{id}, requestedPage:{{sortBy:{}}}){{{RESERVED}Results:Results{{{RESERVED}Manifests:Manifests{{Digest ConfigDigest Size Layers{{Digest Size}}}}}}}}}}",
+        "{{{}:ImageListForDigest(id:{id}, requestedPage:{{sortBy:{}}}){{{RESERVED}Results:Results{{{RESERVED}Manifests:Manifests{{Digest ConfigDigest LastUpdated Size Layers{{Digest Size}}}}}}}}}}",
         field.key,
         page.sort_by.as_str()
     );
@@ -250,7 +254,14 @@ async fn combine(
                 [one] if complete(one) => (*one).clone(),
                 _ => match whole(gw, client, parts, member, repo, tag, selection).await? {
                     Some(mut item) => {
-                        cut(&mut item, selection, &matched);
+                        let first = match first_matched(&item, &matched) {
+                            Some(digest) => {
+                                alone(gw, client, parts, member, (repo, tag), &digest, selection)
+                                    .await?
+                            }
+                            None => None,
+                        };
+                        cut(&mut item, selection, &matched, first.as_ref());
                         item
                     }
                     None => continue,
@@ -299,9 +310,67 @@ async fn whole(
     }
 }
 
-/// Keeps only the `matched` manifests of `item`, in every `Manifests` the
-/// selection asks for, and sums its `Size` over them as zot does for an index.
-fn cut(item: &mut Value, selection: &Selected, matched: &HashSet<String>) {
+/// `repo:tag` from `member` as `ImageListForDigest(id: digest)` answers it
+/// with `selection`: an index cut to that one manifest, so its annotations
+/// fall back to that manifest's, and its `LastUpdated` is that manifest's
+/// unless the index has a `created` annotation.
+async fn alone(
+    gw: &Gateway,
+    client: &Client,
+    parts: &http::request::Parts,
+    member: usize,
+    (repo, tag): (&str, &str),
+    digest: &str,
+    selection: &Selected,
+) -> Result<Option<Value>, Answer> {
+    let id = serde_json::to_string(digest).unwrap_or_default();
+    let query = format!("{{{RESERVED}alone:ImageListForDigest(id:{id}){{Results{{Digest}}}}}}");
+    let Ok(mut fields) = normalize::normalize_query(&gw.schema.get(), query) else {
+        return Ok(None);
+    };
+    let mut field = fields.remove(0);
+    field.fields[0].fields = selection.fields.clone();
+    let (repo_key, tag_key) = (format!("{RESERVED}RepoName"), format!("{RESERVED}Tag"));
+    match ask(gw, client, parts, member, &field).await {
+        Answer::Data(value, _) => Ok(value.and_then(|value| {
+            value["Results"]
+                .as_array()?
+                .iter()
+                .find(|item| item[&repo_key] == repo && item[&tag_key] == tag)
+                .cloned()
+        })),
+        refused @ Answer::Refused(_) => Err(refused),
+    }
+}
+
+/// The digest of `item`'s first manifest, in index order, that is `matched`.
+fn first_matched(item: &Value, matched: &HashSet<String>) -> Option<String> {
+    hidden_manifests(item)
+        .iter()
+        .filter_map(|m| m["Digest"].as_str())
+        .find(|digest| matched.contains(*digest))
+        .map(str::to_owned)
+}
+
+/// The `ImageSummary` fields zot takes from an index's annotations, falling
+/// back to its first (matched) manifest's.
+const ANNOTATED: [&str; 8] = [
+    "Description",
+    "Title",
+    "Documentation",
+    "Licenses",
+    "Labels",
+    "Source",
+    "Vendor",
+    "Authors",
+];
+
+/// Keeps only the `matched` manifests of `item`, as zot summarises an index
+/// cut to them: every `Manifests` the selection asks for holds just those,
+/// `Size` sums them, the annotated fields come from `first` (the index as
+/// [`alone`] answers it with its first matched manifest), and `LastUpdated`
+/// is the newest matched manifest's unless the index's own `created` sets it.
+fn cut(item: &mut Value, selection: &Selected, matched: &HashSet<String>, first: Option<&Value>) {
     let hidden = hidden_manifests(item);
     let kept: Vec<usize> = (0..hidden.len())
         .filter(|&i| matched.contains(hidden[i]["Digest"].as_str().unwrap_or_default()))
@@ -310,11 +379,31 @@ fn cut(item: &mut Value, selection: &Selected, matched: &HashSet<String>) {
         return;
     }
     let size: i64 = kept.iter().map(|&i| distinct_size(&hidden[i])).sum();
+    let newest = kept
+        .iter()
+        .map(|&i| &hidden[i]["LastUpdated"])
+        .max_by_key(|t| paging::parse_time(t));
     for field in &selection.fields {
+        let first = first.map(|first| &first[&field.key]);
         let Some(value) = item.get_mut(&field.key) else {
             continue;
         };
         match field.name.as_str() {
+            name if ANNOTATED.contains(&name) => {
+                if let Some(first) = first {
+                    *value = first.clone();
+                }
+            }
+            // The whole index and the index cut to its first matched manifest
+            // agree exactly when `created` sets it, or when that manifest is
+            // the newest of all, and so of the matched too.
+            "LastUpdated" => {
+                if let (Some(first), Some(newest)) = (first, newest) {
+                    if first != value {
+                        *value = newest.clone();
+                    }
+                }
+            }
             "Manifests" => {
                 if let Some(list) = value.as_array_mut() {
                     let mut i = 0;
@@ -441,10 +530,42 @@ mod tests {
             ],
         });
         let matched: HashSet<String> = ["x".to_owned(), "z".to_owned()].into();
-        cut(&mut item, &selection, &matched);
+        cut(&mut item, &selection, &matched, None);
         assert_eq!(item["Size"], "155", "85 for x, 70 for z: {item}");
         assert_eq!(item["m"], json!([{"Size": "1"}, {"Size": "3"}]));
         assert_eq!(item["Manifests"], json!([{"Digest": "x"}, {"Digest": "z"}]));
+    }
+
+    #[test]
+    fn a_cut_takes_annotations_from_the_first_matched_manifest_and_time_from_the_newest() {
+        let q = r#"{DerivedImageList(image:"a:1"){Results{Vendor LastUpdated}}}"#;
+        let field = normalize::normalize_query(&SEARCH, q).unwrap().remove(0);
+        let selection = field.fields[0].clone();
+        // y (unrelated) is newest and first; x and z match, z newer than x.
+        let item = json!({
+            "Vendor": "y's vendor",
+            "LastUpdated": "2025-01-01T00:00:00Z",
+            format!("{RESERVED}Manifests"): [
+                {"Digest": "y", "LastUpdated": "2025-01-01T00:00:00Z"},
+                {"Digest": "x", "LastUpdated": "2024-04-01T00:00:00Z"},
+                {"Digest": "z", "LastUpdated": "2024-06-01T00:00:00.5Z"},
+            ],
+        });
+        let matched: HashSet<String> = ["x".to_owned(), "z".to_owned()].into();
+        assert_eq!(first_matched(&item, &matched).as_deref(), Some("x"));
+
+        let alone = json!({"Vendor": "x's vendor", "LastUpdated": "2024-04-01T00:00:00Z"});
+        let mut cut_item = item.clone();
+        cut(&mut cut_item, &selection, &matched, Some(&alone));
+        assert_eq!(cut_item["Vendor"], "x's vendor");
+        assert_eq!(cut_item["LastUpdated"], "2024-06-01T00:00:00.5Z");
+
+        // The index's own `created` annotation: both answers carry it, and it stays.
+        let created = json!({"Vendor": "index vendor", "LastUpdated": "2025-01-01T00:00:00Z"});
+        let mut cut_item = item.clone();
+        cut(&mut cut_item, &selection, &matched, Some(&created));
+        assert_eq!(cut_item["Vendor"], "index vendor");
+        assert_eq!(cut_item["LastUpdated"], "2025-01-01T00:00:00Z");
     }
 
     #[test]
@@ -465,7 +586,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "Results{RepoName Tag __flotilla_Manifests:Manifests{Digest ConfigDigest Size Layers{Digest Size}}"
+                "Results{RepoName Tag __flotilla_Manifests:Manifests{Digest ConfigDigest LastUpdated Size Layers{Digest Size}}"
             ),
             "{text}"
         );
