@@ -4,7 +4,7 @@
 
 use flotilla_fuzz::parts;
 use flotilla_gateway::fuzzing::{member_catalog, member_catalog_link, merged_catalog};
-use flotilla_node::paging::catalog_order;
+use flotilla_protocol::paging::catalog_order;
 use libfuzzer_sys::fuzz_target;
 use std::cmp::Ordering;
 
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let all: Vec<String> = catalogs.iter().flatten().cloned().collect();
     let (page, link) = merged_catalog(catalogs, Some(query));
-    let (_, n) = flotilla_node::paging::catalog_params(Some(query));
+    let (_, n) = flotilla_protocol::paging::catalog_params(Some(query));
     if n >= 0 {
         assert!(page.len() as i64 <= n);
     }

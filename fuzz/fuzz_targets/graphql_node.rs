@@ -3,9 +3,9 @@
 #![no_main]
 
 use flotilla_fuzz::assert_conforms;
-use flotilla_node::graphql::normalize::normalize;
-use flotilla_node::graphql::schema::SEARCH;
-use flotilla_node::graphql::{transport, Response};
+use flotilla_protocol::graphql::normalize::normalize;
+use flotilla_protocol::graphql::schema::SEARCH;
+use flotilla_protocol::graphql::{transport, Response};
 use http::{Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
 

@@ -3,7 +3,7 @@
 #![no_main]
 
 use flotilla_gateway::route::{classify, Route, HOP_HEADER};
-use flotilla_node::name;
+use flotilla_protocol::name;
 use libfuzzer_sys::fuzz_target;
 
 const METHODS: [&str; 9] = [
@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     match &route {
         Route::Repository { name, .. } => {
             assert!(name::is_valid(name), "{target:?} routed with name {name:?}");
-            let node = flotilla_node::route::classify(path);
+            let node = flotilla_protocol::route::classify(path);
             assert_eq!(node.repository(), Some(name.as_str()), "{target:?}");
         }
         Route::Mount { name, from, .. } => {

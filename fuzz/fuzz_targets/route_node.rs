@@ -2,8 +2,8 @@
 
 #![no_main]
 
-use flotilla_node::name;
-use flotilla_node::route::{classify, Route};
+use flotilla_protocol::name;
+use flotilla_protocol::route::{classify, Route};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

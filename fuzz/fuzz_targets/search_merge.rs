@@ -4,8 +4,8 @@
 
 use flotilla_fuzz::{assert_round_trips, keys_starting, parts};
 use flotilla_gateway::fuzzing::merge;
-use flotilla_node::graphql::normalize::{normalize_query, Selected};
-use flotilla_node::graphql::schema::SEARCH;
+use flotilla_protocol::graphql::normalize::{normalize_query, Selected};
+use flotilla_protocol::graphql::schema::SEARCH;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

@@ -4,8 +4,8 @@
 
 use flotilla_fuzz::assert_conforms;
 use flotilla_gateway::fuzzing::plan;
-use flotilla_node::graphql::normalize::{normalize_query, Request};
-use flotilla_node::graphql::schema::SEARCH;
+use flotilla_protocol::graphql::normalize::{normalize_query, Request};
+use flotilla_protocol::graphql::schema::SEARCH;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! What the fuzz targets share: one input cut into the parts a target reads, and the checks on normalized GraphQL more than one target makes.
 
-use flotilla_node::graphql::normalize::Selected;
-use flotilla_node::graphql::schema::Schema;
+use flotilla_protocol::graphql::normalize::Selected;
+use flotilla_protocol::graphql::schema::Schema;
 
 /// Between the parts of one input: a line of three dashes, so that seeds
 /// stay readable text and mutations rarely cut a part in two.

@@ -13,15 +13,16 @@ use hyper::body::Incoming;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use flotilla_node::paging;
+use flotilla_protocol::paging;
 
 use crate::budget::{Charge, Charged};
+use crate::client::Client;
 use crate::config::OnMemberFailure;
 use crate::error::GatewayError;
-use crate::gateway::Gateway;
 use crate::members::{read_charged, ReadError};
-use crate::proxy::{self, Client};
-use crate::server::Body;
+use crate::proxy;
+use crate::response::Body;
+use crate::state::Gateway;
 
 /// One member's part of the fan-out.
 enum Part {

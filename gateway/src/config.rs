@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use flotilla_node::config::duration;
+use flotilla_protocol::config::duration;
 
-pub use flotilla_node::config::{ConfigError, LogConfig, TlsConfig};
+pub use flotilla_protocol::config::{ConfigError, LogConfig, TlsConfig};
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -57,7 +57,7 @@ pub struct HttpConfig {
     /// Address to bind; default `127.0.0.1`.
     pub address: String,
     /// Port; a string as zot writes it, or a number. Default 5000.
-    #[serde(deserialize_with = "flotilla_node::config::port")]
+    #[serde(deserialize_with = "flotilla_protocol::config::port")]
     pub port: u16,
     /// Serve HTTPS (HTTP/1.1 and HTTP/2 by ALPN) with this certificate and key.
     pub tls: Option<TlsConfig>,
@@ -186,7 +186,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        let listener = flotilla_node::listener::Limits::default();
+        let listener = flotilla_serve::listener::Limits::default();
         Self {
             connect: Duration::from_secs(3),
             response: Duration::from_secs(60),
@@ -250,7 +250,7 @@ impl Default for Limits {
             search_root_fields: 16,
             search_depth: 24,
             search_fields: 5000,
-            connections: flotilla_node::listener::Limits::default().connections,
+            connections: flotilla_serve::listener::Limits::default().connections,
         }
     }
 }
@@ -258,7 +258,7 @@ impl Default for Limits {
 impl Config {
     /// Parses a config file's text; errors name the key (`cluster.hashKey`).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        flotilla_node::config::parse_json(text)
+        flotilla_protocol::config::parse_json(text)
     }
 
     /// Cross-field checks, once at startup, with messages that say how to fix them.
@@ -373,8 +373,8 @@ impl Config {
     }
 
     /// The listener's bounds on each client.
-    pub fn client_limits(&self) -> flotilla_node::listener::Limits {
-        flotilla_node::listener::Limits {
+    pub fn client_limits(&self) -> flotilla_serve::listener::Limits {
+        flotilla_serve::listener::Limits {
             connections: self.limits.connections,
             header: self.timeouts.request_header,
             idle: self.timeouts.idle,

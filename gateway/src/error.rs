@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::StatusCode;
 use serde::Serialize;
 
-use flotilla_node::error::{ErrorCode, OciError};
+use flotilla_protocol::oci_error::{ErrorCode, OciError};
 
 /// Everything the gateway itself can fail with. Members' own errors are not
 /// here: they pass through to the client as the member wrote them.

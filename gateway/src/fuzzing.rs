@@ -4,10 +4,10 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use flotilla_node::graphql::error::GqlError;
-use flotilla_node::graphql::normalize::{self, Request, Selected};
-use flotilla_node::graphql::schema::SEARCH;
-use flotilla_node::paging;
+use flotilla_protocol::graphql::error::GqlError;
+use flotilla_protocol::graphql::normalize::{self, Request, Selected};
+use flotilla_protocol::graphql::schema::SEARCH;
+use flotilla_protocol::paging;
 
 use crate::catalog::{self, Name};
 use crate::config::{Limits, MetaDb, Placement};
@@ -77,7 +77,7 @@ pub struct Planned {
 /// built-in schema, then planned, as the gateway does before any member is asked.
 pub fn plan(req: &Request) -> Result<Vec<Planned>, Vec<GqlError>> {
     let limits = Limits::default();
-    let budget = flotilla_node::graphql::cost::Budget {
+    let budget = flotilla_protocol::graphql::cost::Budget {
         fields: limits.search_fields,
         key: "limits.searchFields",
     };

@@ -4,21 +4,31 @@
 //! member that owns the repository, fans the catalog out and merges it, and
 //! streams every body. Nothing on a member knows about the gateway.
 //!
+//! What it shares with the nodes comes from `flotilla-protocol` (zot's
+//! contract: names, routes, OCI errors, paging, the GraphQL search model) and
+//! `flotilla-serve` (the bounded listener, TLS, process start and stop, the
+//! access log); it depends on no node.
+//!
 //! # Layout
+//! Modules are listed from the top of a request's path down; each imports
+//! only modules below it.
+//! - `server`: building the gateway, then the listener (HTTP/1.1, HTTP/2, TLS) and graceful drain.
+//! - `dispatch`: a request's path top to bottom: classify, execute the route's strategy, record.
 //! - [`route`]: the route table: every request classified once, each route with one strategy. Start here.
-//! - [`gateway`]: a request's path top to bottom: classify, execute the route's strategy, record.
-//! - [`proxy`]: proxy-once; header hygiene both ways, `Location` rewriting.
-//! - [`body`]: bodies watched on their way: whose turn it is, stalls and breaks blamed on the right side.
-//! - [`catalog`]: the fanned-out, merged `/v2/_catalog`.
-//! - [`budget`]: the gateway-wide memory budget all merges draw from.
-//! - [`mount`]: cross-member blob mounts.
-//! - [`members`]: the pooled client to members, their health, the hop header.
+//! - `catalog`: the fanned-out, merged `/v2/_catalog`.
+//! - `mount`: cross-member blob mounts.
+//! - `search`: the GraphQL engine: plan each root field, fan out, merge by schema path.
+//! - `proxy`: proxy-once; header hygiene both ways, `Location` rewriting.
+//! - `state`: what every request shares: config, ring, members, metrics, schema, merge budget.
+//! - `schema`: the search schema in force: learned from a member, the built-in copy until then.
+//! - `members`: the pooled client to members, their health, the hop header.
+//! - `body`: bodies watched on their way: whose turn it is, stalls and breaks blamed on the right side.
+//! - `budget`: the gateway-wide memory budget all merges draw from.
+//! - `metrics`: Prometheus metrics.
+//! - `client`, `response`: who is asking; the response body type and the gateway's own answers.
 //! - [`placement`]: `owner(repo)`, rendezvous or zot's modulo.
 //! - [`config`]: zot's JSON keys (`http`, `cluster`) plus Flotilla's own, validated once.
-//! - `search`: the GraphQL engine: plan each root field, fan out, merge by schema path.
-//! - [`error`]: the one error type, mapped once to OCI error JSON.
-//! - `server`: building the gateway, then the listener (HTTP/1.1, HTTP/2, TLS) and graceful drain.
-//! - `metrics`: Prometheus metrics.
+//! - [`error`]: the one error type, mapped once to OCI error JSON (in `response`).
 //! - `fuzzing`: entry points for the fuzz targets (`fuzz/`); not an API.
 
 #![forbid(unsafe_code)]
@@ -27,18 +37,22 @@
 mod body;
 mod budget;
 mod catalog;
+mod client;
 pub mod config;
+mod dispatch;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
-mod gateway;
 mod members;
 mod metrics;
 mod mount;
 pub mod placement;
 mod proxy;
+mod response;
 pub mod route;
+mod schema;
 mod search;
 mod server;
+mod state;
 
 pub use server::{build, Server};

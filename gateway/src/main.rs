@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use flotilla_gateway::config::Config;
 use flotilla_gateway::placement::Ring;
-use flotilla_node::process;
+use flotilla_serve::process;
 
 #[derive(Parser)]
 #[command(

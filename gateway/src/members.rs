@@ -103,8 +103,8 @@ impl Members {
         http.set_nodelay(true);
         http.enforce_http(false);
         let tls = match &config.cluster.tls {
-            Some(tls) => flotilla_node::tls::client_config(tls)?,
-            None => flotilla_node::tls::client_config_without_roots()?,
+            Some(tls) => flotilla_serve::tls::client_config(tls)?,
+            None => flotilla_serve::tls::client_config_without_roots()?,
         };
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
@@ -118,7 +118,7 @@ impl Members {
             .pool_max_idle_per_host(1024)
             // A slow client must not let a member's bytes pile up in the
             // gateway: hyper's default lets each connection buffer ~400 KiB.
-            .http1_max_buf_size(flotilla_node::listener::MAX_BUF)
+            .http1_max_buf_size(flotilla_serve::listener::MAX_BUF)
             .build(connector);
         let scheme = if config.cluster.tls.is_some() {
             "https"

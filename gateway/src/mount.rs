@@ -12,11 +12,13 @@ use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use crate::client::Client;
 use crate::error::GatewayError;
-use crate::gateway::{text, Gateway};
 use crate::members::UpstreamBody;
-use crate::proxy::{self, Client};
-use crate::server::Body;
+use crate::proxy;
+use crate::response::text;
+use crate::response::Body;
+use crate::state::Gateway;
 
 pub(crate) async fn mount(
     gw: &Gateway,
@@ -29,7 +31,7 @@ pub(crate) async fn mount(
     let (target, source) = (gw.ring.owner(name), gw.ring.owner(from));
     let readable = from_is_valid(from, digest) && target != source;
     if !readable {
-        return gw.forward(target, client, req).await.0;
+        return proxy::forward(gw, target, client, req).await.0;
     }
     let (parts, body) = req.into_parts();
     let copy = Copy {
@@ -43,7 +45,7 @@ pub(crate) async fn mount(
         Some(resp) => Ok(resp),
         // The target decides, as a node that cannot mount would: an upload session.
         None => {
-            gw.forward(target, client, Request::from_parts(parts, body))
+            proxy::forward(gw, target, client, Request::from_parts(parts, body))
                 .await
                 .0
         }
@@ -181,5 +183,6 @@ fn created(name: &str, digest: &str) -> Response<Body> {
 /// The mount source must be a valid name and the digest a valid digest;
 /// otherwise the target's owner gives its own answer to the request as sent.
 fn from_is_valid(from: &str, digest: &str) -> bool {
-    flotilla_node::name::is_valid(from) && digest.parse::<flotilla_node::digest::Digest>().is_ok()
+    flotilla_protocol::name::is_valid(from)
+        && digest.parse::<flotilla_protocol::digest::Digest>().is_ok()
 }

@@ -6,16 +6,17 @@
 //! naming a member rewritten to the gateway's own origin. Redirects are
 //! passed to the client, never followed.
 
-use std::net::SocketAddr;
-
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::body::Inbound;
+use crate::client::Client;
 use crate::error::GatewayError;
 use crate::members::{Members, UpstreamBody};
+use crate::response::Body;
+use crate::state::Gateway;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1),
 /// plus `expect`: the gateway answers `100-continue` to its client itself.
@@ -35,12 +36,22 @@ const HOP_BY_HOP: [&str; 9] = [
 /// answer 500 to a request carrying it, so it never leaves the gateway.
 const ZOT_HOP: &str = "x-zot-cluster-hop-count";
 
-/// What the gateway knows of the client side of a request.
-#[derive(Debug, Clone)]
-pub(crate) struct Client {
-    pub(crate) peer: SocketAddr,
-    /// `http` or `https`: the gateway's own listener.
-    pub(crate) scheme: &'static str,
+/// Proxy-once to member `index`; the answer and the member's name for metrics.
+pub(crate) async fn forward(
+    gw: &Gateway,
+    index: usize,
+    client: &Client,
+    req: Request<Incoming>,
+) -> (Result<Response<Body>, GatewayError>, String) {
+    let member = gw.members.get(index).name.clone();
+    let origin = origin(req.headers(), req.uri(), client);
+    let result = async {
+        let up = upstream_request(&gw.members, index, client, req)?;
+        let resp = gw.members.send(index, up).await?;
+        Ok(relay(&gw.members, index, &origin, resp))
+    }
+    .await;
+    (result, member)
 }
 
 /// The client's request, made ready for member `index`: same method, path,
@@ -109,7 +120,7 @@ pub(crate) fn client_response(
     members: &Members,
     origin: &Origin,
     resp: Response<Incoming>,
-) -> Response<crate::server::Body> {
+) -> Response<Body> {
     let (parts, body) = resp.into_parts();
     let parts = client_head(members, origin, parts);
     Response::from_parts(parts, body.map_err(std::io::Error::other).boxed())
@@ -123,7 +134,7 @@ pub(crate) fn relay(
     index: usize,
     origin: &Origin,
     resp: Response<Incoming>,
-) -> Response<crate::server::Body> {
+) -> Response<Body> {
     let (parts, body) = resp.into_parts();
     let parts = client_head(members, origin, parts);
     let member = members.get(index).name.clone();

@@ -17,7 +17,7 @@
 use http::request::Parts;
 use http::Method;
 
-use flotilla_node::route::{Route as NodeRoute, Target};
+use flotilla_protocol::route::{Route as NodeRoute, Target};
 
 /// The header every request to a member carries. A request that arrives with
 /// it came from a gateway, so a member address points back at a gateway.
@@ -83,12 +83,12 @@ impl Route {
 /// Classifies a request from its head. The repository grammar is the node's,
 /// so the gateway and its members agree on every name.
 pub fn classify(parts: &Parts) -> Route {
-    match flotilla_node::route::target(&parts.method, &parts.uri) {
+    match flotilla_protocol::route::target(&parts.method, &parts.uri) {
         Target::Path => {}
         Target::ServerOptions => return Route::Own(Own::ServerOptions),
         Target::Invalid => {
             return Route::BadTarget {
-                target: flotilla_node::route::target_text(&parts.uri),
+                target: flotilla_protocol::route::target_text(&parts.uri),
             }
         }
     }
@@ -107,7 +107,7 @@ pub fn classify(parts: &Parts) -> Route {
         }
         _ => {}
     }
-    match flotilla_node::route::classify(path) {
+    match flotilla_protocol::route::classify(path) {
         NodeRoute::Catalog => Route::Catalog,
         NodeRoute::Base => Route::AnyMember { class: "base" },
         NodeRoute::InvalidName { name } => Route::InvalidName { name },

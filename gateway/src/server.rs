@@ -4,19 +4,15 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use flotilla_node::access_log;
-use http_body_util::combinators::BoxBody;
+use flotilla_serve::access_log;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 
+use crate::client::Client;
 use crate::config::Config;
-use crate::gateway::Gateway;
-use crate::proxy::Client;
-
-/// Every response body the gateway sends: streamed from a member, or its own.
-pub(crate) type Body = BoxBody<Bytes, std::io::Error>;
+use crate::dispatch;
+use crate::state::Gateway;
 
 /// A gateway ready to serve: its config's files read and its member clients built.
 pub struct Server {
@@ -29,7 +25,7 @@ pub struct Server {
 /// binds first, builds, and only then prints its `listening on` line.
 pub fn build(config: Config) -> anyhow::Result<Server> {
     config.check_files()?;
-    let tls = flotilla_node::tls::acceptor(config.http.tls.as_ref())?;
+    let tls = flotilla_serve::tls::acceptor(config.http.tls.as_ref())?;
     let gateway = Arc::new(Gateway::new(config)?);
     Ok(Server { gateway, tls })
 }
@@ -47,7 +43,7 @@ impl Server {
         let Self { gateway, tls } = self;
         let config = &gateway.config;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let stopping = flotilla_node::listener::Stopping {
+        let stopping = flotilla_serve::listener::Stopping {
             linger: config.timeouts.drain_delay,
             drain: config.timeouts.drain,
         };
@@ -65,33 +61,29 @@ impl Server {
             let gateway = gateway.clone();
             tokio::spawn(async move {
                 let limit = gateway.config.limits.merged_body_bytes;
-                crate::search::schema::learn(
-                    &gateway.schema,
-                    &gateway.members,
-                    probe_interval,
-                    limit,
-                )
-                .await;
+                crate::schema::learn(&gateway.schema, &gateway.members, probe_interval, limit)
+                    .await;
             })
         };
         let make_service = |peer| {
             let client = Client { peer, scheme };
             let gateway = gateway.clone();
-            let service =
-                ServiceBuilder::new()
-                    // Every request has a sane id, returned to the client and sent on to members.
-                    .layer(access_log::request_ids())
-                    .service_fn(move |req| {
-                        let gateway = gateway.clone();
-                        let client = client.clone();
-                        async move {
-                            Ok::<_, std::convert::Infallible>(gateway.handle(&client, req).await)
-                        }
-                    });
+            let service = ServiceBuilder::new()
+                // Every request has a sane id, returned to the client and sent on to members.
+                .layer(access_log::request_ids())
+                .service_fn(move |req| {
+                    let gateway = gateway.clone();
+                    let client = client.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            dispatch::handle(&gateway, &client, req).await,
+                        )
+                    }
+                });
             TowerToHyperService::new(service)
         };
         let on_drain = || gateway.draining.store(true, Ordering::Relaxed);
-        flotilla_node::listener::run(
+        flotilla_serve::listener::run(
             listener,
             tls,
             shutdown,

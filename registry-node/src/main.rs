@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use flotilla_node::{process, Config};
+use flotilla_node::Config;
+use flotilla_serve::process;
 
 #[derive(Parser)]
 #[command(

@@ -9,7 +9,6 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
-use crate::access_log::{self, Entry};
 use crate::api::extensions::Extensions;
 use crate::api::{self, Node};
 use crate::auth::Access;
@@ -17,6 +16,7 @@ use crate::meta::Meta;
 use crate::stall::Stalling;
 use crate::storage::Store;
 use crate::Config;
+use flotilla_serve::access_log::{self, Entry};
 
 /// How long in-flight requests may run after shutdown is asked for.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
@@ -26,7 +26,7 @@ pub struct Server {
     node: Arc<Node>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     stall: Duration,
-    limits: crate::listener::Limits,
+    limits: flotilla_serve::listener::Limits,
     upload_expiry: Duration,
 }
 
@@ -51,7 +51,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
 /// configuration (returned, for `build`).
 pub fn check(config: &Config) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
     config.check_files()?;
-    crate::tls::acceptor(config.http.tls.as_ref())
+    flotilla_serve::tls::acceptor(config.http.tls.as_ref())
 }
 
 impl Server {
@@ -93,11 +93,11 @@ impl Server {
                 });
             TowerToHyperService::new(service)
         };
-        let stopping = crate::listener::Stopping {
+        let stopping = flotilla_serve::listener::Stopping {
             linger: Duration::ZERO,
             drain: DRAIN_DEADLINE,
         };
-        crate::listener::run(
+        flotilla_serve::listener::run(
             listener,
             tls,
             shutdown,

@@ -17,16 +17,16 @@ use std::collections::HashSet;
 use futures_util::future::join;
 use serde_json::{json, Map, Value};
 
-use flotilla_node::graphql::error::GqlError;
-use flotilla_node::graphql::normalize::{self, Selected};
-use flotilla_node::graphql::project::{project, NULL_IN_NON_NULL};
-use flotilla_node::graphql::schema::Schema;
-use flotilla_node::search::paging::{Criteria, Page};
+use flotilla_protocol::graphql::error::GqlError;
+use flotilla_protocol::graphql::normalize::{self, Selected};
+use flotilla_protocol::graphql::project::{project, NULL_IN_NON_NULL};
+use flotilla_protocol::graphql::schema::Schema;
+use flotilla_protocol::search::paging::{Criteria, Page};
 
-use super::engine::{ask, Answer};
+use super::ask::{ask, Answer};
 use super::render::document;
-use crate::gateway::Gateway;
-use crate::proxy::Client;
+use crate::client::Client;
+use crate::state::Gateway;
 
 /// zot's `maxCvePageLimit`: CVE pages are bounded, image and repository pages are not.
 const MAX_CVE_PAGE_LIMIT: i64 = 4 * 1024;

@@ -12,33 +12,18 @@ use std::cmp::Ordering;
 
 use serde_json::{json, Value};
 
-use flotilla_node::graphql::error::GqlError;
-use flotilla_node::graphql::normalize::Selected;
-use flotilla_node::search::paging::{Criteria, Page};
+use flotilla_protocol::graphql::error::GqlError;
+use flotilla_protocol::graphql::normalize::Selected;
+use flotilla_protocol::search::paging::{Criteria, Page};
 
-use super::engine::{gather, merge_error, Answer};
+use super::ask::{gather, merge_error, Answer};
 use super::merge::{
-    comparator, list_keys, merge, merge_page, ranked, reserved_keys, total_of, FanOut, Keys, Part,
-    RESERVED,
+    comparator, list_keys, merge, merge_page, ranked, reserved_keys, total_of, Deep, FanOut, Keys,
+    Part, RESERVED,
 };
 use super::plan::Merge;
-use crate::gateway::Gateway;
-use crate::proxy::Client;
-
-/// A page past the first items: members are first asked only their share
-/// of the items up to the page's end ([`FanOut::first_share`]), the few
-/// that may hold more asked again ([`short`]).
-#[derive(Debug, Clone)]
-pub(crate) enum Deep {
-    /// The share as whole items, then merged as a first page is: for items
-    /// of scalars, which cost a member little more than their keys.
-    Whole,
-    /// The share as keys only (this query, the list cut down to the merge
-    /// keys), then each member's window of whole items for the page alone
-    /// ([`windows`]): for items with nested objects (a newest image, its
-    /// manifests), which cost a member far more than a second pass.
-    Keys(Selected),
-}
+use crate::client::Client;
+use crate::state::Gateway;
 
 /// The members whose first keys may not hold all their items up to
 /// the page's end: each that has more items than it sent, unless its last

@@ -22,16 +22,16 @@ use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{json, Value};
 
-use flotilla_node::graphql::error::GqlError;
-use flotilla_node::graphql::normalize::{self, Selected};
-use flotilla_node::graphql::schema::Schema;
-use flotilla_node::search::paging::{self, Criteria, Page};
+use flotilla_protocol::graphql::error::GqlError;
+use flotilla_protocol::graphql::normalize::{self, Selected};
+use flotilla_protocol::graphql::schema::Schema;
+use flotilla_protocol::search::paging::{self, Criteria, Page};
 
-use super::engine::{ask, Answer};
+use super::ask::{ask, Answer};
 use super::merge::{self, FanOut, Part, RESERVED};
 use super::plan::Merge;
-use crate::gateway::Gateway;
-use crate::proxy::Client;
+use crate::client::Client;
+use crate::state::Gateway;
 
 /// A manifest's digest and layer digests.
 type Layers = (String, Vec<String>);
@@ -477,7 +477,7 @@ fn related(item: &Value, argument: &[Layers], base: bool) -> bool {
 mod tests {
     use super::*;
     use crate::search::render;
-    use flotilla_node::graphql::schema::SEARCH;
+    use flotilla_protocol::graphql::schema::SEARCH;
 
     fn image(manifests: &[(&str, &[&str])]) -> Value {
         let list: Vec<Value> = manifests

@@ -6,8 +6,8 @@
 //! size (`limits.searchFields`) is checked earlier, before fragments are
 //! expanded, by the normalizer's budget.
 
-use flotilla_node::graphql::error::{GqlError, VALIDATION_FAILED};
-use flotilla_node::graphql::normalize::Selected;
+use flotilla_protocol::graphql::error::{GqlError, VALIDATION_FAILED};
+use flotilla_protocol::graphql::normalize::Selected;
 
 use crate::config::Limits;
 
@@ -37,8 +37,8 @@ fn depth(field: &Selected) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use flotilla_node::graphql::normalize::normalize_query;
-    use flotilla_node::graphql::schema::SEARCH;
+    use flotilla_protocol::graphql::normalize::normalize_query;
+    use flotilla_protocol::graphql::schema::SEARCH;
 
     use super::*;
 

@@ -7,11 +7,10 @@ use std::cmp::Ordering;
 
 use serde_json::{json, Map, Value};
 
-use flotilla_node::graphql::error::Location;
-use flotilla_node::graphql::normalize::Selected;
-use flotilla_node::search::paging::{self, Criteria, ImageKey, Page, RepoKey, Stamp};
+use flotilla_protocol::graphql::error::Location;
+use flotilla_protocol::graphql::normalize::Selected;
+use flotilla_protocol::search::paging::{self, Criteria, ImageKey, Page, RepoKey, Stamp};
 
-use super::deep::Deep;
 use super::plan::Merge;
 
 /// Aliases the gateway adds to a member's query, and strips from its answer.
@@ -58,6 +57,21 @@ const DEFAULT_SORT: [(&str, Criteria); 7] = [
     ("StarredRepos", Criteria::UpdateTime),
     ("BookmarkedRepos", Criteria::UpdateTime),
 ];
+
+/// A page past the first items: members are first asked only their share
+/// of the items up to the page's end ([`FanOut::first_share`]), the few
+/// that may hold more asked again (`deep::short`).
+#[derive(Debug, Clone)]
+pub(crate) enum Deep {
+    /// The share as whole items, then merged as a first page is: for items
+    /// of scalars, which cost a member little more than their keys.
+    Whole,
+    /// The share as keys only (this query, the list cut down to the merge
+    /// keys), then each member's window of whole items for the page alone
+    /// (`deep::windows`): for items with nested objects (a newest image, its
+    /// manifests), which cost a member far more than a second pass.
+    Keys(Selected),
+}
 
 /// A planned fan-out: what each member is asked, and what the client asked.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@
 
 use serde_json::Value;
 
-use flotilla_node::graphql::normalize::Selected;
+use flotilla_protocol::graphql::normalize::Selected;
 
 use crate::config::MetaDb;
 use crate::placement::Ring;

@@ -8,8 +8,8 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use flotilla_node::graphql::normalize::Selected;
-use flotilla_node::graphql::schema::{InputValue, Kind, Schema, TypeRef};
+use flotilla_protocol::graphql::normalize::Selected;
+use flotilla_protocol::graphql::schema::{InputValue, Kind, Schema, TypeRef};
 
 /// The type of an argument the schema does not list: rendered by its JSON shape.
 static UNTYPED: TypeRef = TypeRef::Named(String::new());
@@ -108,9 +108,9 @@ pub(crate) fn literal(schema: &Schema, ty: &TypeRef, value: &Value, out: &mut St
 
 #[cfg(test)]
 mod tests {
-    use flotilla_node::graphql::error::Location;
-    use flotilla_node::graphql::normalize::{normalize_query, Selected};
-    use flotilla_node::graphql::schema::SEARCH;
+    use flotilla_protocol::graphql::error::Location;
+    use flotilla_protocol::graphql::normalize::{normalize_query, Selected};
+    use flotilla_protocol::graphql::schema::SEARCH;
 
     use super::document;
 

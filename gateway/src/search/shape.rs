@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use flotilla_node::graphql::normalize::Selected;
-use flotilla_node::graphql::schema::{Kind, Schema, TypeRef};
+use flotilla_protocol::graphql::normalize::Selected;
+use flotilla_protocol::graphql::schema::{Kind, Schema, TypeRef};
 
 /// Whether `value`, a member's `data[field.key]`, has the shape the schema
 /// gives `field` with its selection; the error says where it does not
@@ -106,8 +106,8 @@ fn kind(value: &Value) -> &'static str {
 mod tests {
     use serde_json::json;
 
-    use flotilla_node::graphql::normalize;
-    use flotilla_node::graphql::schema::SEARCH;
+    use flotilla_protocol::graphql::normalize;
+    use flotilla_protocol::graphql::schema::SEARCH;
 
     use super::*;
 

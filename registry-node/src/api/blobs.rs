@@ -7,8 +7,8 @@ use http_body_util::{BodyExt, BodyStream, StreamBody};
 
 use super::response::{self, set, Body};
 use super::{Node, Request, Response};
-use crate::digest::Digest;
 use crate::error::{ErrorCode, NodeError, Result};
+use flotilla_protocol::digest::Digest;
 
 /// zot's `maxRangeSpecCount`.
 const MAX_RANGES: usize = 16;

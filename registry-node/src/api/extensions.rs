@@ -9,9 +9,9 @@ use super::response::{self, set};
 use super::{Node, Request, Response};
 use crate::auth::Identity;
 use crate::error::Result;
-use crate::graphql::cost::Budget;
 use crate::meta::ToggleError;
 use crate::Config;
+use flotilla_protocol::graphql::cost::Budget;
 
 /// The UI header zot's CORS answers allow.
 const ALLOW_HEADERS: &str = "Authorization,content-type,X-ZOT-API-CLIENT";

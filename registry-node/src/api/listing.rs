@@ -8,7 +8,7 @@ use super::response::{self, set};
 use super::{Node, Request, Response};
 use crate::auth::Identity;
 use crate::error::{NodeError, Result};
-use crate::paging;
+use flotilla_protocol::paging;
 
 #[derive(Serialize)]
 struct Catalog<'a> {

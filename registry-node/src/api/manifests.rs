@@ -6,11 +6,11 @@ use super::query::Query;
 use super::response::{self, set};
 use super::{read_limited, Node, Request, Response};
 use crate::auth::{manifest_write_actions, Identity};
-use crate::digest::Digest;
 use crate::error::{ErrorCode, NodeError, Result};
 use crate::meta::Pushed;
 use crate::storage::layout::is_manifest_media_type;
 use crate::storage::ManifestPut;
+use flotilla_protocol::digest::Digest;
 
 /// zot's `MaxManifestBodySize`.
 const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;

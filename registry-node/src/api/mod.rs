@@ -1,7 +1,7 @@
 //! The HTTP surface: authenticate, classify with the route table, authorize, then run the one handler for the route.
 //!
 //! # Layout
-//! - [`route`]: the route table (`Route`, `classify`). Start here.
+//! - `mod.rs` (here): the dispatch on `flotilla_protocol::route` — one handler per route. Start here.
 //! - `base`: `/v2/`, health.
 //! - `extensions`: discover, mgmt, userprefs, and the CORS headers of zot's extension routes.
 //! - `search`: `/v2/_zot/ext/search`, the GraphQL endpoint.
@@ -18,13 +18,13 @@ mod manifests;
 mod query;
 mod referrers;
 pub(crate) mod response;
-pub mod route;
 mod search;
 pub(crate) mod uploads;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use flotilla_protocol::route::{self, Route};
 use futures_util::Stream;
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
@@ -35,7 +35,6 @@ use crate::meta::Meta;
 use crate::storage::{BodyError, Store};
 use extensions::Extensions;
 use response::Body;
-use route::Route;
 
 /// A client's request; its body fails if the client stalls (`timeouts.bodyStall`).
 pub(crate) type Request = http::Request<crate::stall::Stalling<hyper::body::Incoming>>;

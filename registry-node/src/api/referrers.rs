@@ -5,9 +5,9 @@ use http::StatusCode;
 use super::query::Query;
 use super::response::{self, set};
 use super::{Node, Request, Response};
-use crate::digest::Digest;
 use crate::error::{NodeError, Result};
 use crate::storage::layout::OCI_INDEX;
+use flotilla_protocol::digest::Digest;
 
 /// zot's `GetReferrers`: an invalid digest is a bare 400; a missing
 /// repository is an empty index.

@@ -7,8 +7,8 @@ use super::response;
 use super::{read_limited, Node, Request, Response};
 use crate::auth::Identity;
 use crate::error::Result;
-use crate::graphql::{self, schema::SEARCH, transport};
 use crate::search::NodeResolver;
+use flotilla_protocol::graphql::{self, schema::SEARCH, transport};
 
 /// A bound on a POSTed query document; zui's largest query is a few KiB.
 const MAX_BODY: usize = 1024 * 1024;

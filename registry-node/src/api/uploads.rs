@@ -6,9 +6,9 @@ use super::query::Query;
 use super::response::{self, set};
 use super::{body_stream, Node, Request, Response};
 use crate::auth::Identity;
-use crate::digest::Digest;
 use crate::error::{ErrorCode, NodeError, Result};
 use crate::storage::BodyError;
+use flotilla_protocol::digest::Digest;
 
 /// zot's `CreateBlobUpload`.
 pub(super) async fn start(
@@ -81,7 +81,10 @@ async fn mount_from(
     if node.store.stat_blob(name, digest).await.is_some() {
         return Ok(true);
     }
-    if from.is_empty() || !crate::name::is_valid(from) || !node.access.can_read(who, from) {
+    if from.is_empty()
+        || !flotilla_protocol::name::is_valid(from)
+        || !node.access.can_read(who, from)
+    {
         return Ok(false);
     }
     node.store.mount_blob(name, from, digest).await

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::graphql::cost::Budget;
+use flotilla_protocol::graphql::cost::Budget;
 
 /// `extensions.search.maxFields` when it is not set.
 const DEFAULT_SEARCH_FIELDS: usize = 10_000;

@@ -8,12 +8,12 @@ use serde_json::{json, Value};
 use super::{Meta, Pushed};
 use crate::auth::{Access, Identity};
 use crate::config::{AuthConfig, HtpasswdConfig};
-use crate::digest::{Algorithm, Digest};
-use crate::graphql::{self, cost::Budget, normalize::Request, schema::SEARCH};
 use crate::search::NodeResolver;
 use crate::storage::layout::{OCI_IMAGE_CONFIG, OCI_INDEX, OCI_MANIFEST};
 use crate::storage::{ManifestPut, Store};
 use crate::Config;
+use flotilla_protocol::digest::{Algorithm, Digest};
+use flotilla_protocol::graphql::{self, cost::Budget, normalize::Request, schema::SEARCH};
 
 pub(crate) struct Fixture {
     pub dir: tempfile::TempDir,

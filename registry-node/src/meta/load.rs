@@ -8,9 +8,9 @@ use super::db::{Batch, Db};
 use super::image::RawManifest;
 use super::ingest::{apply, classify};
 use super::{time as mtime, Pushed, State};
-use crate::digest::Digest;
 use crate::storage::layout::Index;
 use crate::storage::Store;
+use flotilla_protocol::digest::Digest;
 
 /// Rebuilds the state from storage. Returns it with the database changes
 /// that bring the database in line: statistics and tag times of images and

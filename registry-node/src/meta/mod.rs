@@ -41,8 +41,8 @@ use db::{Batch, Db};
 use image::RawManifest;
 use ingest::{apply, classify, collect};
 
-use crate::digest::Digest;
 use crate::storage::Store;
+use flotilla_protocol::digest::Digest;
 
 /// How long pull counts may wait in memory before they are written.
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(1);

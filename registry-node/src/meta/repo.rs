@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::image::{Image, Platform};
 use super::signature::Tool;
-use crate::digest::Digest;
+use flotilla_protocol::digest::Digest;
 
 /// A tag: what it names and when it was first set.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 
 use super::fixture::{user, Fixture, Spec};
-use crate::digest::Digest;
 use crate::storage::layout::OCI_MANIFEST;
+use flotilla_protocol::digest::Digest;
 
 const NOTATION: &str = "application/vnd.cncf.notary.signature";
 
@@ -32,7 +32,7 @@ async fn referrer(
 
 fn by_digest(body: &Value) -> String {
     Digest::of(
-        crate::digest::Algorithm::Sha256,
+        flotilla_protocol::digest::Algorithm::Sha256,
         &serde_json::to_vec(body).unwrap(),
     )
     .to_string()

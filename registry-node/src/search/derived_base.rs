@@ -4,10 +4,10 @@ use serde_json::{json, Map, Value};
 
 use super::filter::Filter;
 use super::images::{filter_tags, page_images, split_image, tagged_image};
-use super::paging::Criteria;
 use super::summary::Found;
 use super::{arg_str, Ctx};
 use crate::meta::image::{Blob, Manifest};
+use flotilla_protocol::search::paging::Criteria;
 
 /// Is `base` a non-empty prefix of `derived`, layer digest by layer digest?
 fn is_prefix(base: &[Blob], derived: &[Blob]) -> bool {

@@ -4,10 +4,10 @@ use serde_json::{json, Map, Value};
 
 use super::filter::{Filter, SIZE_LIMIT};
 use super::images::{filter_tags, matches_digest, page_images};
-use super::paging::Criteria;
 use super::repos::{page_repos, search_repos};
 use super::summary::Found;
 use super::{arg_str, Ctx};
+use flotilla_protocol::search::paging::Criteria;
 
 /// What a cleaned query searches (zot's `getSearchTarget`).
 #[derive(Debug, PartialEq, Eq)]

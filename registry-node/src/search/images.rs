@@ -3,11 +3,11 @@
 use serde_json::{json, Map, Value};
 
 use super::filter::Filter;
-use super::paging::{image_order, Criteria, Page};
 use super::summary::{image_summary, Found};
 use super::{arg_str, page_info, Ctx};
 use crate::meta::image::{Image, Manifest};
 use crate::meta::repo::Repo;
+use flotilla_protocol::search::paging::{image_order, Criteria, Page};
 
 /// zot's `FilterTags`: every tag of every readable repository in `repos`
 /// (name order) accepted by `accept_tag`; a manifest is kept if `accept`

@@ -1,7 +1,6 @@
-//! zot's search extension: the rules its answers follow (shared with the gateway's merge) and the node's resolver for every query.
+//! zot's search extension: the node's resolver for every query, on the paging and sort rules in `flotilla_protocol::search`.
 //!
 //! # Layout
-//! - [`paging`]: `requestedPage`, the page cut, the sort comparators, `RankRepoName`.
 //! - `summary`: `ImageSummary`, `ManifestSummary` and `RepoSummary`, built once for all queries.
 //! - `annotations`: the description, vendor, created… fields from annotations and labels.
 //! - `filter`: the `Filter` input.
@@ -22,7 +21,6 @@ mod derived_base;
 mod filter;
 mod global_search;
 mod images;
-pub mod paging;
 mod referrers;
 mod repos;
 mod summary;
@@ -35,10 +33,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::auth::{Access, Action, Identity};
-use crate::graphql::error::GqlError;
-use crate::graphql::normalize::Selected;
-use crate::graphql::Resolver;
 use crate::meta::{Meta, State};
+use flotilla_protocol::graphql::error::GqlError;
+use flotilla_protocol::graphql::normalize::Selected;
+use flotilla_protocol::graphql::Resolver;
 use wanted::Wanted;
 
 /// What one request may see: the metadata, and who is asking.

@@ -3,10 +3,12 @@
 use serde_json::{json, Map, Value};
 
 use super::filter::Filter;
-use super::paging::{newest_first, rank_repo_name, repo_order, Criteria, Page, Stamp};
 use super::summary::{image_summary, newest_signed, repo_key, repo_summary, Found};
 use super::{arg_str, page_info, Ctx};
 use crate::meta::repo::Repo;
+use flotilla_protocol::search::paging::{
+    newest_first, rank_repo_name, repo_order, Criteria, Page, Stamp,
+};
 
 /// zot's `SearchRepos(text)`: readable repositories with at least one tag
 /// whose name ranks against `text`, each with its rank.

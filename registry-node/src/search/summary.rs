@@ -15,8 +15,8 @@ use super::Ctx;
 use crate::meta::image::{Image, Index, Manifest, Platform};
 use crate::meta::repo::{Referrer, Repo};
 use crate::meta::time as mtime;
-use crate::search::paging::{ImageKey, RepoKey, Stamp};
 use crate::storage::layout::OCI_INDEX;
+use flotilla_protocol::search::paging::{ImageKey, RepoKey, Stamp};
 
 /// One tagged image as a query found it (zot's `FullImageMeta`): for an
 /// index, `manifests` are the children shown, which a filter may narrow.

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::graphql::normalize::Selected;
+use flotilla_protocol::graphql::normalize::Selected;
 
 /// Every field name selected anywhere under a root field (`None`: all of
 /// them). Names, not paths: a name selected in one place is built in every
@@ -41,7 +41,7 @@ impl<'s> Wanted<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graphql::error::Location;
+    use flotilla_protocol::graphql::error::Location;
     use serde_json::Map;
 
     fn sel(name: &str, fields: Vec<Selected>) -> Selected {

@@ -9,8 +9,8 @@ use http::StatusCode;
 
 use super::layout::{is_index_media_type, ManifestView};
 use super::Store;
-use crate::digest::Digest;
 use crate::error::{ErrorCode, NodeError, Result};
+use flotilla_protocol::digest::Digest;
 
 impl Store {
     pub(crate) fn blob_path(&self, repo: &str, digest: &Digest) -> PathBuf {

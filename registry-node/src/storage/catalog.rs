@@ -68,7 +68,7 @@ fn walk(root: &std::path::Path) -> std::io::Result<Vec<String>> {
             };
             stack.push((dir.join(&name), rel));
         }
-        if !prefix.is_empty() && crate::name::is_valid(&prefix) && is_layout(&dir) {
+        if !prefix.is_empty() && flotilla_protocol::name::is_valid(&prefix) && is_layout(&dir) {
             out.push(prefix);
         }
     }

@@ -8,8 +8,8 @@ use super::layout::{
     OCI_IMAGE_CONFIG, OCI_INDEX, OCI_MANIFEST, REF_NAME,
 };
 use super::{files, Store};
-use crate::digest::{Algorithm, Digest};
 use crate::error::{ErrorCode, NodeError, Result};
+use flotilla_protocol::digest::{Algorithm, Digest};
 
 /// A manifest as stored: its bytes, digest and the media type it was pushed with.
 #[derive(Debug, Clone)]

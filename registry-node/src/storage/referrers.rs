@@ -4,8 +4,8 @@ use serde::Serialize;
 
 use super::layout::{Descriptor, ManifestView, OCI_INDEX, OCI_MANIFEST};
 use super::Store;
-use crate::digest::Digest;
 use crate::error::Result;
+use flotilla_protocol::digest::Digest;
 
 /// The image index the referrers API returns, shaped as Go's `ispec.Index`
 /// (an empty `annotations` map is omitted there, so it is here).

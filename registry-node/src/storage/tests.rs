@@ -6,8 +6,8 @@ use bytes::Bytes;
 
 use super::layout::{OCI_IMAGE_CONFIG, OCI_INDEX, OCI_MANIFEST};
 use super::{ManifestPut, Store};
-use crate::digest::{Algorithm, Digest};
 use crate::error::NodeError;
+use flotilla_protocol::digest::{Algorithm, Digest};
 
 type Chunk = Result<Bytes, std::io::Error>;
 

@@ -10,8 +10,8 @@ use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Store;
-use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{ErrorCode, NodeError, Result};
+use flotilla_protocol::digest::{Algorithm, Digest, Hasher};
 
 /// A client body: chunks of bytes, or the error that cut it short.
 pub(crate) type BodyError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,7 +1,7 @@
 //! The diff on recorded `CVEListForImage` answers, shaped as zot's resolver writes them: no network.
 
-use flotilla_node::graphql::normalize::normalize_query;
-use flotilla_node::graphql::schema::SEARCH;
+use flotilla_protocol::graphql::normalize::normalize_query;
+use flotilla_protocol::graphql::schema::SEARCH;
 
 use super::*;
 use crate::search::render;

@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 
-use flotilla_node::graphql::normalize::Selected;
-use flotilla_node::search::paging::{self, Criteria, Page, RepoKey, Stamp};
+use flotilla_protocol::graphql::normalize::Selected;
+use flotilla_protocol::search::paging::{self, Criteria, Page, RepoKey, Stamp};
 
 use super::*;
 use crate::search::merge::tests::fan_out;

@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 
-use flotilla_node::graphql::normalize::normalize_query;
-use flotilla_node::graphql::schema::SEARCH;
+use flotilla_protocol::graphql::normalize::normalize_query;
+use flotilla_protocol::graphql::schema::SEARCH;
 
 use super::*;
 use crate::search::render::document;

@@ -1,7 +1,7 @@
 //! The table applied to real documents, with no network: each field's strategy for a known placement.
 
-use flotilla_node::graphql::normalize::normalize_query;
-use flotilla_node::graphql::schema::SEARCH;
+use flotilla_protocol::graphql::normalize::normalize_query;
+use flotilla_protocol::graphql::schema::SEARCH;
 
 use super::*;
 use crate::config::{MetaDb, Placement};

@@ -10,7 +10,7 @@ use http::{header, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 
-use flotilla_node::graphql::schema::{Kind, Schema, SEARCH_SDL};
+use flotilla_protocol::graphql::schema::{Kind, Schema, SEARCH_SDL};
 
 use crate::members::Members;
 
@@ -244,29 +244,29 @@ fn signature(schema: &Schema) -> BTreeSet<String> {
 
 #[cfg(test)]
 mod tests {
-    use flotilla_node::graphql::normalize::Request;
-    use flotilla_node::graphql::schema::SEARCH;
+    use flotilla_protocol::graphql::normalize::Request;
+    use flotilla_protocol::graphql::schema::SEARCH;
 
     use super::*;
 
     /// The introspection answer of the built-in schema, as a member gives it.
     async fn introspected() -> Value {
         struct Nothing;
-        impl flotilla_node::graphql::Resolver for Nothing {
+        impl flotilla_protocol::graphql::Resolver for Nothing {
             async fn resolve(
                 &self,
-                _: &flotilla_node::graphql::normalize::Selected,
-            ) -> Result<Value, flotilla_node::graphql::error::GqlError> {
+                _: &flotilla_protocol::graphql::normalize::Selected,
+            ) -> Result<Value, flotilla_protocol::graphql::error::GqlError> {
                 Ok(Value::Null)
             }
         }
-        let resp = flotilla_node::graphql::execute(
+        let resp = flotilla_protocol::graphql::execute(
             &SEARCH,
             &Request {
                 query: INTROSPECTION.into(),
                 ..Request::default()
             },
-            &flotilla_node::graphql::cost::Budget::UNLIMITED,
+            &flotilla_protocol::graphql::cost::Budget::UNLIMITED,
             &Nothing,
         )
         .await;

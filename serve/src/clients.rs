@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use flotilla_protocol::config::{duration, ConfigError};
+use serde::Deserialize;
 
-use super::ConfigError;
 use crate::listener;
 
 /// The client-side timeouts of a listener; Go-style durations (`"30s"`, `"250ms"`).
@@ -85,12 +85,4 @@ impl ClientTimeouts {
             None => Ok(()),
         }
     }
-}
-
-/// A Go-style duration (`"3s"`, `"250ms"`, `"2m"`).
-pub fn duration<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(de)?;
-    humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!("`{text}` is not a duration like \"3s\": {e}"))
-    })
 }

@@ -1,4 +1,4 @@
-//! The route table: every request the node answers, classified once from its method-independent path.
+//! zot's route shapes: every request a zot-compatible node answers, classified once from its method-independent path; the node dispatches on it, the gateway routes by it.
 //!
 //! zot matches on the escaped path and a `{name}` that may contain `/`, so the
 //! name is everything before the route's fixed tail (`/manifests/<ref>`,

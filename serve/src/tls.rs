@@ -11,7 +11,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, ConfigBuilder, RootCertStore, ServerConfig, WantsVerifier};
 
-use crate::config::TlsConfig;
+use flotilla_protocol::config::TlsConfig;
 
 /// Offered by the listener so HTTP/2 is used wherever the client speaks it.
 const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];

@@ -1,0 +1,113 @@
+//! A request's path through the gateway, top to bottom: classify, pick the strategy for the route, execute, record.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use flotilla_serve::access_log;
+use http::{header, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tracing::Instrument;
+
+use crate::client::Client;
+use crate::error::GatewayError;
+use crate::proxy;
+use crate::response::{self, Body};
+use crate::route::{self, Own, Route};
+use crate::state::Gateway;
+
+/// Answers one request; every failure becomes its wire form here. Its
+/// access line is written when the response body ends.
+pub(crate) async fn handle(
+    gw: &Gateway,
+    client: &Client,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let _in_flight = gw.metrics.in_flight();
+    let started = tokio::time::Instant::now();
+    let entry = access_log::Entry::of(&req);
+    let span = access_log::span(&req);
+    let (parts, body) = req.into_parts();
+    let route = route::classify(&parts);
+    let req = Request::from_parts(parts, body);
+    let class = route.class();
+    let (resp, member) = execute(gw, route, client, req)
+        .instrument(span.clone())
+        .await;
+    let resp = span.in_scope(|| resp.unwrap_or_else(|err| response::error(&err)));
+    gw.metrics
+        .observe(class, &member, resp.status().as_u16(), started.elapsed());
+    entry.respond(resp, Some(member)).map(BodyExt::boxed)
+}
+
+/// One strategy per route. Returns the answer and the member label for metrics.
+async fn execute(
+    gw: &Gateway,
+    route: Route,
+    client: &Client,
+    req: Request<Incoming>,
+) -> (Result<Response<Body>, GatewayError>, String) {
+    match route {
+        Route::Own(own) => (Ok(own_answer(gw, own)), String::new()),
+        Route::Loop => (Err(GatewayError::Loop), String::new()),
+        Route::BadTarget { target } => (Err(GatewayError::bad_target(&target)), String::new()),
+        Route::InvalidName { name } => (Err(GatewayError::name_invalid(&name)), String::new()),
+        Route::Repository { name, .. } => {
+            proxy::forward(gw, gw.ring.owner(&name), client, req).await
+        }
+        Route::UserPrefs { repo: Some(repo) } => {
+            proxy::forward(gw, gw.ring.owner(&repo), client, req).await
+        }
+        Route::Mount { name, from, digest } => {
+            let member = gw.members.get(gw.ring.owner(&name)).name.clone();
+            (
+                crate::mount::mount(gw, client, req, &name, &from, &digest).await,
+                member,
+            )
+        }
+        Route::Catalog => (crate::catalog::catalog(gw, client, req).await, "*".into()),
+        Route::Search => (
+            crate::search::engine::handle(gw, client, req).await,
+            "*".into(),
+        ),
+        Route::UserPrefs { repo: None } | Route::AnyMember { .. } => match gw.members.pick() {
+            Ok(index) => proxy::forward(gw, index, client, req).await,
+            Err(err) => (Err(err), String::new()),
+        },
+    }
+}
+
+/// The answers the gateway gives itself, without a member.
+fn own_answer(gw: &Gateway, own: Own) -> Response<Body> {
+    match own {
+        Own::ServerOptions => {
+            let mut resp = response::text(StatusCode::OK, "text/plain", Bytes::new());
+            resp.headers_mut().remove(header::CONTENT_TYPE);
+            resp
+        }
+        Own::Livez => response::text(StatusCode::OK, "text/plain; charset=utf-8", "ok".into()),
+        Own::Readyz => {
+            let draining = gw.draining.load(Ordering::Relaxed);
+            if draining {
+                response::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    "draining".into(),
+                )
+            } else if !gw.members.any_up() {
+                response::text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    "no member reachable".into(),
+                )
+            } else {
+                response::text(StatusCode::OK, "text/plain; charset=utf-8", "ok".into())
+            }
+        }
+        Own::Metrics => response::text(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            gw.metrics.encode().into(),
+        ),
+    }
+}

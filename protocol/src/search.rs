@@ -1,0 +1,3 @@
+//! zot's rules for search results that a merged answer must follow as one node does.
+
+pub mod paging;
