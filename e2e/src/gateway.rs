@@ -253,6 +253,24 @@ impl Gateway {
         &self.config_path
     }
 
+    /// Writes `config` (text, so a broken one can be tried too) over the
+    /// gateway's config file and sends SIGHUP, as an operator reloads it.
+    /// The harness's placement follows when the text is a usable config.
+    pub fn reload(&mut self, config: &str) -> Result<()> {
+        fs::write(&self.config_path, config)?;
+        let Some(child) = &self.child else {
+            bail!("the gateway is not running")
+        };
+        daemon::signal(child, "HUP")?;
+        if let Ok(ring) = serde_json::from_str(config)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| ring_of(&c))
+        {
+            self.ring = ring;
+        }
+        Ok(())
+    }
+
     /// Sends SIGTERM: the gateway stops accepting and drains.
     pub fn terminate(&self) -> Result<()> {
         match &self.child {

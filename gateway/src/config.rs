@@ -34,6 +34,9 @@ pub struct Config {
     /// repositories it wins or held. `zot`: zot's own modulo placement, for
     /// fleets that ran zot's scale-out cluster.
     pub placement: Placement,
+    /// The placement `cluster.previousMembers` were under, when it changed
+    /// too; `placement` when absent.
+    pub previous_placement: Option<Placement>,
     pub timeouts: Timeouts,
     pub limits: Limits,
     /// What `/v2/_catalog` does when a member fails: `fail` (default, 503
@@ -91,6 +94,11 @@ pub struct ClusterConfig {
     /// TLS towards members: `cacert` to verify them, `cert`+`key` for mTLS.
     /// When present, members are reached over HTTPS.
     pub tls: Option<TlsConfig>,
+    /// The members before a change of `members`, in their old order: while
+    /// set, a repository not (yet) on its owner is still found on its
+    /// previous owner (the migration window; `window` in the code).
+    /// Flotilla's own key; zot has none.
+    pub previous_members: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -255,7 +263,41 @@ impl Default for Limits {
     }
 }
 
+/// Each member of the list at `key` is a `host:port` given once.
+fn check_members(key: &'static str, members: &[String]) -> Result<(), ConfigError> {
+    for (i, member) in members.iter().enumerate() {
+        // zot's members are sockets; without a port the gateway would
+        // reach a port (80 or 443) no node was told to listen on.
+        let authority = member.parse::<http::uri::Authority>();
+        if !authority.is_ok_and(|a| a.port().is_some()) || member.contains('@') {
+            return Err(ConfigError::Invalid {
+                key,
+                message: format!("member {i} `{member}` is not \"host:port\""),
+            });
+        }
+        if members[..i].contains(member) {
+            return Err(ConfigError::Invalid {
+                key,
+                message: format!("member `{member}` is listed twice"),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Config {
+    /// Every member the gateway contacts: `cluster.members`, then those only
+    /// in `cluster.previousMembers`.
+    pub fn all_members(&self) -> Vec<String> {
+        let mut all = self.cluster.members.clone();
+        for member in self.cluster.previous_members.iter().flatten() {
+            if !all.contains(member) {
+                all.push(member.clone());
+            }
+        }
+        all
+    }
+
     /// Parses a config file's text; errors name the key (`cluster.hashKey`).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         flotilla_protocol::config::parse_json(text)
@@ -270,22 +312,16 @@ impl Config {
                 message: "cannot have 0 members: list every node as \"host:port\"".into(),
             });
         }
-        for (i, member) in cluster.members.iter().enumerate() {
-            // zot's members are sockets; without a port the gateway would
-            // reach a port (80 or 443) no node was told to listen on.
-            let authority = member.parse::<http::uri::Authority>();
-            if !authority.is_ok_and(|a| a.port().is_some()) || member.contains('@') {
+        check_members("cluster.members", &cluster.members)?;
+        if let Some(previous) = &cluster.previous_members {
+            if previous.is_empty() {
                 return Err(ConfigError::Invalid {
-                    key: "cluster.members",
-                    message: format!("member {i} `{member}` is not \"host:port\""),
+                    key: "cluster.previousMembers",
+                    message: "cannot have 0 members: leave the key out once the window closes"
+                        .into(),
                 });
             }
-            if cluster.members[..i].contains(member) {
-                return Err(ConfigError::Invalid {
-                    key: "cluster.members",
-                    message: format!("member `{member}` is listed twice"),
-                });
-            }
+            check_members("cluster.previousMembers", previous)?;
         }
         if cluster.hash_key.len() != 16 {
             return Err(ConfigError::Invalid {
@@ -478,6 +514,29 @@ mod tests {
 
     /// The hole: a member written without a port was accepted, and the
     /// gateway then reached it on port 80.
+    #[test]
+    fn previous_members_open_the_window_and_every_member_is_contacted_once() {
+        let with = |previous: &str| {
+            let cluster = format!(
+                r#""cluster":{{"members":["a:1","b:2"],"hashKey":"0123456789abcdef","previousMembers":{previous}}}"#
+            );
+            Config::parse(&format!("{{{cluster}}}")).and_then(Config::validate)
+        };
+        let cfg = with(r#"["c:3","a:1"]"#).unwrap();
+        assert_eq!(cfg.all_members(), ["a:1", "b:2", "c:3"]);
+        for (previous, needle) in [
+            ("[]", "0 members"),
+            (r#"["c"]"#, "host:port"),
+            (r#"["c:3","c:3"]"#, "twice"),
+        ] {
+            let err = with(previous).unwrap_err().to_string();
+            assert!(
+                err.contains("cluster.previousMembers") && err.contains(needle),
+                "{err}"
+            );
+        }
+    }
+
     #[test]
     fn a_member_without_a_port_is_refused() {
         for member in ["127.0.0.1", "node-a", "[::1]"] {

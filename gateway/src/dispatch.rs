@@ -14,6 +14,7 @@ use crate::proxy;
 use crate::response::{self, Body};
 use crate::route::{self, Own, Route};
 use crate::state::Gateway;
+use crate::window;
 
 /// Answers one request; every failure becomes its wire form here. Its
 /// access line is written when the response body ends.
@@ -48,9 +49,12 @@ async fn execute(
         Route::Loop => (Err(GatewayError::Loop), String::new()),
         Route::BadTarget { target } => (Err(GatewayError::bad_target(&target)), String::new()),
         Route::InvalidName { name } => (Err(GatewayError::name_invalid(&name)), String::new()),
-        Route::Repository { name, .. } => {
-            proxy::forward(gw, gw.ring.owner(&name), client, req).await
-        }
+        Route::Repository { name, .. } => match gw.owners(&name) {
+            (owner, None) => proxy::forward(gw, owner, client, req).await,
+            (owner, Some(previous)) => {
+                window::repository(gw, client, req, &name, (owner, previous)).await
+            }
+        },
         Route::UserPrefs { repo: Some(repo) } => {
             proxy::forward(gw, gw.ring.owner(&repo), client, req).await
         }

@@ -13,10 +13,12 @@
 //! Modules are listed from the top of a request's path down; each imports
 //! only modules below it.
 //! - `server`: building the gateway, then the listener (HTTP/1.1, HTTP/2, TLS) and graceful drain.
+//! - `reload`: a new config on `SIGHUP` for the requests that start after it; none in flight fails.
 //! - `dispatch`: a request's path top to bottom: classify, execute the route's strategy, record.
 //! - [`route`]: the route table: every request classified once, each route with one strategy. Start here.
 //! - `catalog`: the fanned-out, merged `/v2/_catalog`.
 //! - `mount`: cross-member blob mounts.
+//! - `window`: the migration window: repositories found on their previous owner while a change of members settles.
 //! - `search`: the GraphQL engine: plan each root field, fan out, merge by schema path.
 //! - `proxy`: proxy-once; header hygiene both ways, `Location` rewriting.
 //! - `state`: what every request shares: config, ring, members, metrics, schema, merge budget.
@@ -48,11 +50,13 @@ mod metrics;
 mod mount;
 pub mod placement;
 mod proxy;
+mod reload;
 mod response;
 pub mod route;
 mod schema;
 mod search;
 mod server;
 mod state;
+mod window;
 
 pub use server::{build, Server};

@@ -1,4 +1,4 @@
-//! `flotilla-gateway`: parse the command line and config, bind, build the gateway, announce, and hand over to [`flotilla_gateway::Server::serve`].
+//! `flotilla-gateway`: parse the command line and config, bind, build the gateway, announce, and hand over to [`flotilla_gateway::Server::serve`], with the config re-read on `SIGHUP`.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use flotilla_gateway::config::Config;
 use flotilla_gateway::placement::Ring;
 use flotilla_serve::process;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
 
 #[derive(Parser)]
 #[command(
@@ -61,16 +63,53 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Serve { config, listen } => {
             let mut cfg = load(&config)?;
-            listen.apply(&mut cfg.http.address, &mut cfg.http.port);
+            listen
+                .clone()
+                .apply(&mut cfg.http.address, &mut cfg.http.port);
             process::init_logging(cfg.log.level.as_deref().unwrap_or("info"));
             cfg.limits.connections = process::fit_descriptor_limit(cfg.limits.connections);
             let listener = process::bind(&cfg.http.address, cfg.http.port).await?;
             let tls = cfg.http.tls.is_some();
             let server = flotilla_gateway::build(cfg)?;
+            // Before the announcement: SIGHUP's default action ends the process.
+            let reloads = reload_on_hangup(config, listen)?;
             process::announce(&listener, tls)?;
-            server.serve(listener, process::shutdown_signal()).await
+            server
+                .serve(listener, process::shutdown_signal(), reloads)
+                .await
         }
     }
+}
+
+/// The config re-read from `path` on each `SIGHUP`, with the command line's
+/// overrides; one that cannot be read or is invalid is logged and skipped.
+fn reload_on_hangup(
+    path: PathBuf,
+    listen: process::ListenArgs,
+) -> anyhow::Result<mpsc::Receiver<Config>> {
+    let mut hangups = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    let (reloads, received) = mpsc::channel(1);
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match load(&path) {
+                Ok(mut cfg) => {
+                    listen
+                        .clone()
+                        .apply(&mut cfg.http.address, &mut cfg.http.port);
+                    cfg.limits.connections = process::fit_descriptor_limit(cfg.limits.connections);
+                    if reloads.send(cfg).await.is_err() {
+                        break;
+                    }
+                }
+                Err(err) => tracing::error!(
+                    error = %format!("{err:#}"),
+                    config = %path.display(),
+                    "config reload refused; the config in force stays"
+                ),
+            }
+        }
+    });
+    Ok(received)
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {

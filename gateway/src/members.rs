@@ -125,12 +125,11 @@ impl Members {
         } else {
             "http"
         };
-        for name in &config.cluster.members {
+        let all = config.all_members();
+        for name in &all {
             metrics.set_member_up(name, true);
         }
-        let list = config
-            .cluster
-            .members
+        let list = all
             .iter()
             .map(|name| Member {
                 name: name.clone(),
@@ -148,6 +147,29 @@ impl Members {
             next: AtomicUsize::new(0),
             metrics,
         })
+    }
+
+    /// Takes the health of each member `old` also has, so a member known to
+    /// be down stays down across a config reload until a probe finds it up;
+    /// members `old` had and this has not leave the metrics.
+    pub(crate) fn inherit_health(&self, old: &Members) {
+        for member in &self.list {
+            if let Some(known) = old.list.iter().find(|m| m.name == member.name) {
+                let health = known.health.load(Ordering::Relaxed);
+                member.health.store(health, Ordering::Relaxed);
+                member
+                    .misses
+                    .store(known.misses.load(Ordering::Relaxed), Ordering::Relaxed);
+                self.metrics.set_member_up(&member.name, known.is_up());
+            }
+        }
+        for gone in old
+            .list
+            .iter()
+            .filter(|m| !self.list.iter().any(|n| n.name == m.name))
+        {
+            self.metrics.forget_member(&gone.name);
+        }
     }
 
     pub(crate) fn get(&self, index: usize) -> &Member {

@@ -280,6 +280,13 @@ impl Metrics {
         InFlight(self.in_flight.clone())
     }
 
+    /// Drops the series of a member a reload took out of the config.
+    pub(crate) fn forget_member(&self, member: &str) {
+        self.member_up.remove(&MemberLabels {
+            member: member.to_owned(),
+        });
+    }
+
     pub(crate) fn set_member_up(&self, member: &str, up: bool) {
         let labels = MemberLabels {
             member: member.to_owned(),

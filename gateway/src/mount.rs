@@ -52,20 +52,21 @@ pub(crate) async fn mount(
     }
 }
 
-/// One blob copied from the source's owner to the target's owner.
-struct Copy<'a> {
-    gw: &'a Gateway,
-    client: &'a Client,
-    parts: &'a http::request::Parts,
-    target: usize,
-    source: usize,
+/// One blob copied from the source's owner to the target's owner (also
+/// the migration window's copy from a previous owner).
+pub(crate) struct Copy<'a> {
+    pub(crate) gw: &'a Gateway,
+    pub(crate) client: &'a Client,
+    pub(crate) parts: &'a http::request::Parts,
+    pub(crate) target: usize,
+    pub(crate) source: usize,
 }
 
 impl Copy<'_> {
     /// The client's answer, or `None` when the source cannot give the blob:
     /// it lacks it, the client may not read it, or the source is down, hung
     /// or broke off mid-copy. Errors are the target's.
-    async fn run(
+    pub(crate) async fn run(
         &self,
         name: &str,
         from: &str,

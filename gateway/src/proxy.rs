@@ -147,6 +147,20 @@ pub(crate) fn relay(
     Response::from_parts(parts, body.boxed())
 }
 
+/// A member's short answer, already read whole, relayed to the client.
+pub(crate) fn relay_read(
+    members: &Members,
+    origin: &Origin,
+    head: http::response::Parts,
+    body: bytes::Bytes,
+) -> Response<Body> {
+    let head = client_head(members, origin, head);
+    let body = http_body_util::Full::new(body)
+        .map_err(|never| match never {})
+        .boxed();
+    Response::from_parts(head, body)
+}
+
 /// The member's response head, made ready for the client: hop-by-hop
 /// headers dropped, a `Location` naming a member rewritten to the gateway.
 fn client_head(

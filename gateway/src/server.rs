@@ -7,12 +7,14 @@ use std::sync::Arc;
 use flotilla_serve::access_log;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
 use crate::client::Client;
 use crate::config::Config;
 use crate::dispatch;
+use crate::reload;
 use crate::state::Gateway;
 
 /// A gateway ready to serve: its config's files read and its member clients built.
@@ -34,12 +36,14 @@ pub fn build(config: Config) -> anyhow::Result<Server> {
 impl Server {
     /// Serves the gateway on `listener` until `shutdown` resolves. Then
     /// `/readyz` turns 503, no new connection is accepted, and in-flight
-    /// requests finish within `timeouts.drain`. The caller binds, so tests
-    /// can use port 0.
+    /// requests finish within `timeouts.drain`. Each config from `reloads`
+    /// replaces the one in force for the requests that start after it (see
+    /// `reload`). The caller binds, so tests can use port 0.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
+        reloads: mpsc::Receiver<Config>,
     ) -> anyhow::Result<()> {
         let Self { gateway, tls } = self;
         let config = &gateway.config;
@@ -48,27 +52,13 @@ impl Server {
             linger: config.timeouts.drain_delay,
             drain: config.timeouts.drain,
         };
-        let (probe_interval, probe_timeout) =
-            (config.timeouts.probe_interval, config.timeouts.probe);
         let limits = config.client_limits();
-        let probes = tokio::spawn(
-            gateway
-                .members
-                .clone()
-                .probe_forever(probe_interval, probe_timeout),
-        );
-        // Until a member's schema is learned, zot's built-in copy validates.
-        let learning = {
-            let gateway = gateway.clone();
-            tokio::spawn(async move {
-                let limit = gateway.config.limits.merged_body_bytes;
-                crate::schema::learn(&gateway.schema, &gateway.members, probe_interval, limit)
-                    .await;
-            })
-        };
+        let draining = gateway.draining.clone();
+        let (current, in_force) = watch::channel(gateway);
+        let reloading = tokio::spawn(reload::run(current, reloads));
         let make_service = |peer| {
             let client = Client { peer, scheme };
-            let gateway = gateway.clone();
+            let in_force = in_force.clone();
             let service = ServiceBuilder::new()
                 // Every request has a sane id, returned to the client and sent on to members.
                 .layer(access_log::request_ids())
@@ -80,7 +70,8 @@ impl Server {
                         .on_failure(()),
                 )
                 .service_fn(move |req| {
-                    let gateway = gateway.clone();
+                    // The state in force when the request starts, to its end.
+                    let gateway = in_force.borrow().clone();
                     let client = client.clone();
                     async move {
                         Ok::<_, std::convert::Infallible>(
@@ -90,7 +81,7 @@ impl Server {
                 });
             TowerToHyperService::new(service)
         };
-        let on_drain = || gateway.draining.store(true, Ordering::Relaxed);
+        let on_drain = || draining.store(true, Ordering::Relaxed);
         flotilla_serve::listener::run(
             listener,
             tls,
@@ -101,8 +92,7 @@ impl Server {
             make_service,
         )
         .await;
-        probes.abort();
-        learning.abort();
+        reloading.abort();
         Ok(())
     }
 }
