@@ -9,7 +9,6 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tower::ServiceBuilder;
-use tower_http::trace::TraceLayer;
 
 use crate::client::Client;
 use crate::config::Config;
@@ -62,13 +61,6 @@ impl Server {
             let service = ServiceBuilder::new()
                 // Every request has a sane id, returned to the client and sent on to members.
                 .layer(access_log::request_ids())
-                // Every line a request causes is written in its span; the
-                // gateway logs its own failures, once, where it knows why.
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(access_log::span)
-                        .on_failure(()),
-                )
                 .service_fn(move |req| {
                     // The state in force when the request starts, to its end.
                     let gateway = in_force.borrow().clone();
