@@ -3,7 +3,9 @@
 #![no_main]
 
 use flotilla_protocol::name;
-use flotilla_protocol::paging::{catalog_link, catalog_order, catalog_page, catalog_params, tags_page};
+use flotilla_protocol::paging::{
+    catalog_link, catalog_order, catalog_page, catalog_params, tags_page,
+};
 use libfuzzer_sys::fuzz_target;
 use std::cmp::Ordering;
 
