@@ -120,13 +120,13 @@ impl Copy<'_> {
         method: Method,
         path: &str,
     ) -> Result<Request<UpstreamBody>, GatewayError> {
-        let members = &self.gw.members;
-        let mut up = proxy::request_head(members, index, self.client, self.parts)?;
-        *up.method_mut() = method;
-        *up.uri_mut() = members.uri(index, path)?;
-        up.headers_mut().remove(header::CONTENT_LENGTH);
-        up.headers_mut().remove(header::CONTENT_TYPE);
-        Ok(up)
+        proxy::request_to(
+            &self.gw.members,
+            index,
+            self.client,
+            self.parts,
+            (method, path),
+        )
     }
 
     /// The `PUT` closing the target's upload `session` with the source's blob.

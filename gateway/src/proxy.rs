@@ -7,7 +7,7 @@
 //! passed to the client, never followed.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, Response, Uri};
+use http::{Method, Request, Response, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
@@ -88,6 +88,24 @@ pub(crate) fn request_head(
     headers.remove(header::HOST);
     headers.remove(ZOT_HOP);
     append_forwarded(headers, &origin(&parts.headers, &parts.uri, client), client);
+    Ok(up)
+}
+
+/// A request of the gateway's own to member `index` on the client's behalf:
+/// `method path` with the client's end-to-end headers (its credentials
+/// among them) and no body.
+pub(crate) fn request_to(
+    members: &Members,
+    index: usize,
+    client: &Client,
+    parts: &http::request::Parts,
+    (method, path): (Method, &str),
+) -> Result<Request<UpstreamBody>, GatewayError> {
+    let mut up = request_head(members, index, client, parts)?;
+    *up.method_mut() = method;
+    *up.uri_mut() = members.uri(index, path)?;
+    up.headers_mut().remove(header::CONTENT_LENGTH);
+    up.headers_mut().remove(header::CONTENT_TYPE);
     Ok(up)
 }
 

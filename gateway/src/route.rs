@@ -6,7 +6,7 @@
 //! | any other target that is not an origin-form path (`GET *`, `CONNECT host:port`) | `BadTarget` | `400 UNSUPPORTED`; no member contacted |
 //! | `/livez`, `/readyz`, `/startupz`, `/metrics` | `Own` | the gateway answers itself |
 //! | a request carrying the hop header | `Loop` | `508 Loop Detected`, never forwarded |
-//! | `/v2/<name>/manifests/…`, `/blobs/…`, `/blobs/uploads/…`, `/tags/list`, `/referrers/…` | `Repository` | proxy-once to `owner(name)` |
+//! | `/v2/<name>/manifests/…`, `/blobs/…`, `/blobs/uploads/…`, `/tags/list`, `/referrers/…` | `Repository` | proxy-once to `owner(name)`; in the migration window (`cluster.previousMembers`), when its previous owner differs, `window`'s per-request rules |
 //! | `POST /v2/<name>/blobs/uploads/?mount=D&from=F` | `Mount` | copy `D` from `owner(F)` when owners differ, else proxy-once |
 //! | `/v2/<name>/…` with a name outside the grammar | `InvalidName` | `400 NAME_INVALID`, no member contacted |
 //! | `/v2/_catalog` | `Catalog` | fan-out to every member, merge, page as zot |

@@ -37,11 +37,7 @@ impl Gateway {
     pub(crate) fn new(config: Config) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::new(&config.all_members()));
         let members = Arc::new(Members::new(&config, metrics.clone())?);
-        let ring = Ring::new(
-            config.placement,
-            config.hash_key(),
-            config.cluster.members.clone(),
-        );
+        let ring = ring(&config);
         let budget = Arc::new(Budget::new(
             config.limits.merge_budget_bytes,
             metrics.merge_budget_gauge(),
@@ -67,11 +63,7 @@ impl Gateway {
         config.check_files()?;
         let members = Members::new(&config, self.metrics.clone())?;
         members.inherit_health(&self.members);
-        let ring = Ring::new(
-            config.placement,
-            config.hash_key(),
-            config.cluster.members.clone(),
-        );
+        let ring = ring(&config);
         let budget = if config.limits.merge_budget_bytes == self.config.limits.merge_budget_bytes {
             self.budget.clone()
         } else {
@@ -93,16 +85,20 @@ impl Gateway {
     }
 }
 
-impl Gateway {
-    /// The index in `members` of `repo`'s owner.
-    pub(crate) fn owner(&self, repo: &str) -> usize {
-        self.ring.owner(repo)
-    }
+/// Placement over `cluster.members`.
+fn ring(config: &Config) -> Ring {
+    Ring::new(
+        config.placement,
+        config.hash_key(),
+        config.cluster.members.clone(),
+    )
+}
 
-    /// `repo`'s owner and, in the migration window, its previous owner when
-    /// that is another member.
+impl Gateway {
+    /// `repo`'s owner (its index in `members`) and, in the migration window,
+    /// its previous owner when that is another member.
     pub(crate) fn owners(&self, repo: &str) -> (usize, Option<usize>) {
-        let owner = self.owner(repo);
+        let owner = self.ring.owner(repo);
         let previous = self
             .previous
             .as_ref()

@@ -104,11 +104,7 @@ impl Pair<'_> {
         path: &str,
     ) -> Result<Response<Incoming>, GatewayError> {
         let members = &self.gw.members;
-        let mut up = proxy::request_head(members, index, self.client, parts)?;
-        *up.method_mut() = method;
-        *up.uri_mut() = members.uri(index, path)?;
-        up.headers_mut().remove(header::CONTENT_LENGTH);
-        up.headers_mut().remove(header::CONTENT_TYPE);
+        let up = proxy::request_to(members, index, self.client, parts, (method, path))?;
         members.send(index, up).await
     }
 
@@ -254,7 +250,12 @@ impl Pair<'_> {
     /// when the owner does not know it.
     async fn upload(&self, req: Request<Incoming>) -> Routed {
         let (parts, body) = req.into_parts();
-        let path = parts.uri.path().to_owned();
+        // With its query: distribution keeps a session's state there.
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
         let target = match self.send(self.owner, &parts, Method::GET, &path).await {
             Ok(status) if status.status() == StatusCode::NOT_FOUND => self.previous,
             _ => self.owner,
@@ -365,13 +366,15 @@ impl Pair<'_> {
     ) -> Result<(), GatewayError> {
         let members = &self.gw.members;
         let path = format!("/v2/{name}/manifests/{digest}");
-        let mut get = proxy::request_head(members, self.previous, self.client, parts)?;
-        *get.method_mut() = Method::GET;
-        *get.uri_mut() = members.uri(self.previous, &path)?;
-        let headers = get.headers_mut();
-        headers.remove(header::CONTENT_LENGTH);
-        headers.remove(header::CONTENT_TYPE);
-        headers.insert(header::ACCEPT, HeaderValue::from_static(MANIFEST_TYPES));
+        let mut get = proxy::request_to(
+            members,
+            self.previous,
+            self.client,
+            parts,
+            (Method::GET, &path),
+        )?;
+        get.headers_mut()
+            .insert(header::ACCEPT, HeaderValue::from_static(MANIFEST_TYPES));
         let found = members.send(self.previous, get).await?;
         if found.status() != StatusCode::OK {
             return Ok(());
@@ -379,11 +382,14 @@ impl Pair<'_> {
         let media_type = found.headers().get(header::CONTENT_TYPE).cloned();
         let (_, body) = small(found).await?;
         self.copy_references(parts, name, &body, depth).await;
-        let mut put = proxy::request_head(members, self.owner, self.client, parts)?;
-        *put.method_mut() = Method::PUT;
-        *put.uri_mut() = members.uri(self.owner, &path)?;
+        let mut put = proxy::request_to(
+            members,
+            self.owner,
+            self.client,
+            parts,
+            (Method::PUT, &path),
+        )?;
         let headers = put.headers_mut();
-        headers.remove(header::CONTENT_TYPE);
         if let Some(media_type) = media_type {
             headers.insert(header::CONTENT_TYPE, media_type);
         }
