@@ -4,6 +4,7 @@ use anyhow::{ensure, Context, Result};
 use flotilla_e2e::cluster::upload_blob;
 use flotilla_e2e::gateway::GatewayBuilder;
 use flotilla_e2e::layout::{seeded_bytes, sha256_digest};
+use flotilla_e2e::search_fixture::Gql;
 use flotilla_e2e::{Gateway, Layout, Node, Skopeo};
 use flotilla_gateway::config::Config;
 use flotilla_gateway::placement::Ring;
@@ -19,7 +20,18 @@ struct Grown {
 
 impl Grown {
     fn start() -> Result<Self> {
-        let nodes = vec![Node::start()?, Node::start()?];
+        Self::of(vec![Node::start()?, Node::start()?])
+    }
+
+    /// With zot's search extension on both nodes.
+    fn searchable() -> Result<Self> {
+        Self::of(vec![
+            Node::builder().search().start()?,
+            Node::builder().search().start()?,
+        ])
+    }
+
+    fn of(nodes: Vec<Node>) -> Result<Self> {
         let one = Gateway::builder().members(&[nodes[0].host_port()]);
         let gateway = one.clone().start()?;
         let window = one
@@ -228,5 +240,37 @@ fn a_delete_in_the_window_leaves_nothing_behind_on_either_owner() -> Result<()> 
         .send()?
         .status();
     ensure!(gone == 404, "{gone}");
+    Ok(())
+}
+
+#[test]
+fn search_fields_about_one_repository_answer_from_its_previous_owner_as_one_registry() -> Result<()>
+{
+    let mut grown = Grown::searchable()?;
+    let repo = grown.moved("window/search")?;
+    flotilla_e2e::push_small_image(&grown.gateway.http(), &repo, "v1")?;
+    grown.open_window()?;
+    // Before the change, the first node held everything: it is the one registry.
+    let one = Gql::new(grown.nodes[0].http());
+    let fleet = Gql::new(grown.gateway.http());
+    for query in [
+        format!(
+            r#"{{ExpandedRepoInfo(repo:"{repo}"){{Summary{{Name Size}} Images{{Tag Digest}}}}}}"#
+        ),
+        format!(r#"{{Image(image:"{repo}:v1"){{RepoName Tag Digest Size}}}}"#),
+        format!(
+            r#"{{ImageList(repo:"{repo}"){{Page{{TotalCount ItemCount}} Results{{Tag Digest}}}}}}"#
+        ),
+        format!(r#"{{GlobalSearch(query:"{repo}:v1"){{Images{{RepoName Tag}}}}}}"#),
+        format!(r#"{{Image(image:"{repo}:nope"){{Tag}}}}"#),
+    ] {
+        let (want, got) = (one.get(&query)?, fleet.get(&query)?);
+        ensure!(
+            got.body == want.body,
+            "{query}\n one registry: {}\n the fleet: {}",
+            want.body,
+            got.body
+        );
+    }
     Ok(())
 }

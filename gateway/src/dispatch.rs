@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use crate::client::Client;
 use crate::error::GatewayError;
+use crate::placement::Owners;
 use crate::proxy;
 use crate::response::{self, Body};
 use crate::route::{self, Own, Route};

@@ -6,6 +6,20 @@ use siphasher::sip::SipHasher24;
 
 use crate::config::Placement;
 
+/// Where a repository is: its owner and, in the migration window, the
+/// member that owned it before the change when that is another one. Indices
+/// are into the gateway's member list.
+pub(crate) trait Owners {
+    fn owners(&self, repo: &str) -> (usize, Option<usize>);
+}
+
+/// A ring alone has no window.
+impl Owners for Ring {
+    fn owners(&self, repo: &str) -> (usize, Option<usize>) {
+        (self.owner(repo), None)
+    }
+}
+
 /// The member list with its placement rule.
 #[derive(Debug, Clone)]
 pub struct Ring {

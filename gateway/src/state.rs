@@ -7,7 +7,7 @@ use crate::budget::Budget;
 use crate::config::Config;
 use crate::members::Members;
 use crate::metrics::Metrics;
-use crate::placement::Ring;
+use crate::placement::{Owners, Ring};
 use crate::schema::HeldSchema;
 
 /// Everything shared by all requests. Immutable but for health and draining;
@@ -94,10 +94,8 @@ fn ring(config: &Config) -> Ring {
     )
 }
 
-impl Gateway {
-    /// `repo`'s owner (its index in `members`) and, in the migration window,
-    /// its previous owner when that is another member.
-    pub(crate) fn owners(&self, repo: &str) -> (usize, Option<usize>) {
+impl Owners for Gateway {
+    fn owners(&self, repo: &str) -> (usize, Option<usize>) {
         let owner = self.ring.owner(repo);
         let previous = self
             .previous

@@ -138,9 +138,17 @@ async fn resolve(
     parts: &http::request::Parts,
     field: &Selected,
 ) -> Answer {
-    match plan::strategy(field, &gw.ring, gw.config.meta_db) {
+    match plan::strategy(field, gw, gw.config.meta_db) {
         Strategy::Local => local(&gw.schema.get(), field).await,
         Strategy::Owner(index) => ask(gw, client, parts, index, field).await,
+        Strategy::Moving { owner, previous } => {
+            let answer = ask(gw, client, parts, owner, field).await;
+            if unknown_repository(field, &answer) {
+                ask(gw, client, parts, previous, field).await
+            } else {
+                answer
+            }
+        }
         Strategy::Any => match gw.members.pick() {
             Ok(index) => ask(gw, client, parts, index, field).await,
             Err(err) => Answer::Data(None, vec![unavailable(field, &err)]),
@@ -165,6 +173,29 @@ async fn resolve(
             super::layers::resolve(gw, client, parts, field, base).await
         }
         Strategy::CveDiff => super::cve_diff::resolve(gw, client, parts, field).await,
+    }
+}
+
+/// Did the member answer that it does not hold the field's repository (or
+/// tag), as zot says it ([`plan::UNKNOWN_REPOSITORY`], [`plan::EMPTY_WHEN_UNKNOWN`])?
+fn unknown_repository(field: &Selected, answer: &Answer) -> bool {
+    match answer {
+        Answer::Data(None, errors) => errors.iter().any(|e| {
+            plan::UNKNOWN_REPOSITORY
+                .iter()
+                .any(|m| e.message.starts_with(m))
+        }),
+        Answer::Data(Some(Value::Object(value)), _)
+            if plan::EMPTY_WHEN_UNKNOWN.contains(&field.name.as_str()) =>
+        {
+            // Every list it holds is empty; with no list selected, its counts are 0.
+            value.values().all(|v| match v {
+                Value::Array(items) => items.is_empty(),
+                Value::Object(page) => page.values().all(|n| n.as_i64().is_none_or(|n| n == 0)),
+                _ => true,
+            })
+        }
+        _ => false,
     }
 }
 

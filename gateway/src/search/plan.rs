@@ -2,7 +2,7 @@
 //!
 //! | field | strategy |
 //! | --- | --- |
-//! | `ImageList(repo: "x")`, `ExpandedRepoInfo`, `Image`, `Referrers`, `CVEListForImage`, `ImageListWithCVEFixed` | proxy-once to the owner of the named repository |
+//! | `ImageList(repo: "x")`, `ExpandedRepoInfo`, `Image`, `Referrers`, `CVEListForImage`, `ImageListWithCVEFixed` | proxy-once to the owner of the named repository; in the migration window, to its previous owner when the owner does not hold it |
 //! | `ImageList(repo: "")`, `RepoListWithNewestImage`, `ImageListForCVE`, `ImageListForDigest` | fan-out, merged |
 //! | `GlobalSearch` | by its query's target (zot's `cleanQuery`): `repo:tag` → its owner; repositories, `:tag`, `sha256:` → fan-out |
 //! | `StarredRepos`, `BookmarkedRepos` | fan-out with per-node metadata; any one member when it is shared |
@@ -17,7 +17,7 @@ use serde_json::Value;
 use flotilla_protocol::graphql::normalize::Selected;
 
 use crate::config::MetaDb;
-use crate::placement::Ring;
+use crate::placement::Owners;
 
 /// How a fanned-out field's answers are merged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,9 @@ pub(crate) enum Strategy {
     Local,
     /// Sent as is to the member that owns the repository.
     Owner(usize),
+    /// In the migration window: sent to the owner, and to the previous
+    /// owner when the owner does not know the repository.
+    Moving { owner: usize, previous: usize },
     /// Sent to any one healthy member.
     Any,
     /// Sent, rewritten, to every member; the answers merged.
@@ -94,7 +97,7 @@ const RULES: [(&str, Rule); 15] = [
 const QUERY_SIZE_LIMIT: usize = 256;
 
 /// The strategy for one root field.
-pub(crate) fn strategy(field: &Selected, ring: &Ring, meta_db: MetaDb) -> Strategy {
+pub(crate) fn strategy(field: &Selected, ring: &impl Owners, meta_db: MetaDb) -> Strategy {
     if field.name.starts_with("__") {
         return Strategy::Local;
     }
@@ -105,7 +108,7 @@ pub(crate) fn strategy(field: &Selected, ring: &Ring, meta_db: MetaDb) -> Strate
         if repo.is_empty() {
             Strategy::Any
         } else {
-            Strategy::Owner(ring.owner(repo))
+            owned(ring, repo)
         }
     };
     match *rule {
@@ -149,7 +152,7 @@ fn repository(repo: Repo, field: &Selected) -> String {
 }
 
 /// zot's `getSearchTarget` after `cleanQuery`.
-fn global_search(field: &Selected, ring: &Ring) -> Strategy {
+fn global_search(field: &Selected, ring: &impl Owners) -> Strategy {
     let raw = field
         .args
         .get("query")
@@ -166,9 +169,7 @@ fn global_search(field: &Selected, ring: &Ring) -> Strategy {
         return Strategy::FanOut(Merge::Images);
     }
     match query.split_once(':') {
-        Some((repo, _)) if !repo.is_empty() && !repo.contains('@') => {
-            Strategy::Owner(ring.owner(repo))
-        }
+        Some((repo, _)) if !repo.is_empty() && !repo.contains('@') => owned(ring, repo),
         Some(("", tag)) if !tag.is_empty() => Strategy::FanOut(Merge::Images),
         _ => Strategy::Any,
     }
@@ -197,7 +198,7 @@ fn inputs_are_valid(field: &Selected) -> bool {
 }
 
 /// Both images on one member (or no subtrahend): that member answers.
-fn cve_diff(field: &Selected, ring: &Ring) -> Strategy {
+fn cve_diff(field: &Selected, ring: &impl Owners) -> Strategy {
     let repo = |arg: &str| {
         field
             .args
@@ -210,11 +211,31 @@ fn cve_diff(field: &Selected, ring: &Ring) -> Strategy {
     if minuend.is_empty() {
         return Strategy::Any;
     }
-    if subtrahend.is_empty() || ring.owner(minuend) == ring.owner(subtrahend) {
-        return Strategy::Owner(ring.owner(minuend));
+    if subtrahend.is_empty() || ring.owners(minuend).0 == ring.owners(subtrahend).0 {
+        return owned(ring, minuend);
     }
     Strategy::CveDiff
 }
+
+/// The owner of `repo`, and its previous owner in the migration window.
+fn owned(ring: &impl Owners, repo: &str) -> Strategy {
+    match ring.owners(repo) {
+        (owner, None) => Strategy::Owner(owner),
+        (owner, Some(previous)) => Strategy::Moving { owner, previous },
+    }
+}
+
+/// zot's errors for a repository (or tag) a member does not hold: in the
+/// migration window, the previous owner is asked instead.
+pub(crate) const UNKNOWN_REPOSITORY: [&str; 3] = [
+    "repo metadata not found for given repo name",
+    "repository not found",
+    "can't find image: ",
+];
+
+/// Fields zot answers with empty lists, not an error, for a repository it
+/// does not hold (`GlobalSearch` here only ever asks for one `repo:tag`).
+pub(crate) const EMPTY_WHEN_UNKNOWN: [&str; 2] = ["ImageList", "GlobalSearch"];
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@ use flotilla_protocol::graphql::schema::SEARCH;
 
 use super::*;
 use crate::config::{MetaDb, Placement};
+use crate::placement::Ring;
 
 fn ring() -> Ring {
     Ring::new(
