@@ -156,6 +156,11 @@ impl GatewayBuilder {
         config
     }
 
+    /// The placement this gateway will compute from its config.
+    pub fn ring(&self) -> Result<Ring> {
+        ring_of(&self.config())
+    }
+
     pub fn start(self) -> Result<Gateway> {
         let dir = tempfile::Builder::new()
             .prefix("flotilla-gateway-")

@@ -11,8 +11,6 @@ use flotilla_e2e::cluster::upload_blob;
 use flotilla_e2e::gateway::GatewayBuilder;
 use flotilla_e2e::layout::{seeded_bytes, sha256_digest};
 use flotilla_e2e::{push_small_image, Gateway, Node};
-use flotilla_gateway::config::Config;
-use flotilla_gateway::placement::Ring;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -25,16 +23,6 @@ fn one_of_two() -> Result<(Vec<Node>, GatewayBuilder, Gateway)> {
     let builder = Gateway::builder().members(&[nodes[0].host_port()]);
     let gateway = builder.clone().start()?;
     Ok((nodes, builder, gateway))
-}
-
-/// The placement a gateway computes from `config`.
-fn ring_of(config: &Value) -> Result<Ring> {
-    let config = Config::parse(&config.to_string())?.validate()?;
-    Ok(Ring::new(
-        config.placement,
-        config.hash_key(),
-        config.cluster.members.clone(),
-    ))
 }
 
 fn text(config: &Value) -> String {
@@ -98,7 +86,7 @@ fn a_member_added_by_a_reload_serves_at_once_even_on_a_connection_opened_before(
         .clone()
         .members(&[nodes[0].host_port(), nodes[1].host_port()]);
     // Repositories the second member will own, pushed to it directly.
-    let grown = ring_of(&both.config())?;
+    let grown = both.ring()?;
     let moved: Vec<String> = (0..40)
         .map(|i| format!("reload/repo-{i}"))
         .filter(|repo| grown.owner(repo) == 1)

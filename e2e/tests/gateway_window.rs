@@ -6,8 +6,6 @@ use flotilla_e2e::gateway::GatewayBuilder;
 use flotilla_e2e::layout::{seeded_bytes, sha256_digest};
 use flotilla_e2e::search_fixture::Gql;
 use flotilla_e2e::{Gateway, Layout, Node, Skopeo};
-use flotilla_gateway::config::Config;
-use flotilla_gateway::placement::Ring;
 use serde_json::{json, Value};
 
 /// Two nodes; the gateway in front of the first alone, then of both with
@@ -46,8 +44,7 @@ impl Grown {
 
     /// A repository the change moves to the second node.
     fn moved(&self, prefix: &str) -> Result<String> {
-        let config = Config::parse(&self.window.config().to_string())?.validate()?;
-        let ring = Ring::new(config.placement, config.hash_key(), config.cluster.members);
+        let ring = self.window.ring()?;
         (0..64)
             .map(|i| format!("{prefix}-{i}"))
             .find(|repo| ring.owner(repo) == 1)
