@@ -26,6 +26,7 @@ use flotilla_protocol::graphql::error::GqlError;
 use flotilla_protocol::graphql::normalize::{self, Selected};
 use flotilla_protocol::graphql::schema::Schema;
 use flotilla_protocol::search::paging::{self, Criteria, Page};
+use flotilla_protocol::search::ANNOTATED_FIELDS;
 
 use super::ask::{ask, Answer};
 use super::merge::{self, FanOut, Part, RESERVED};
@@ -352,19 +353,6 @@ fn first_matched(item: &Value, matched: &HashSet<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The `ImageSummary` fields zot takes from an index's annotations, falling
-/// back to its first (matched) manifest's.
-const ANNOTATED: [&str; 8] = [
-    "Description",
-    "Title",
-    "Documentation",
-    "Licenses",
-    "Labels",
-    "Source",
-    "Vendor",
-    "Authors",
-];
-
 /// Keeps only the `matched` manifests of `item`, as zot summarises an index
 /// cut to them: every `Manifests` the selection asks for holds just those,
 /// `Size` sums them, the annotated fields come from `first` (the index as
@@ -389,7 +377,7 @@ fn cut(item: &mut Value, selection: &Selected, matched: &HashSet<String>, first:
             continue;
         };
         match field.name.as_str() {
-            name if ANNOTATED.contains(&name) => {
+            name if ANNOTATED_FIELDS.contains(&name) => {
                 if let Some(first) = first {
                     *value = first.clone();
                 }

@@ -17,6 +17,7 @@ use crate::meta::repo::{Referrer, Repo};
 use crate::meta::time as mtime;
 use crate::storage::layout::OCI_INDEX;
 use flotilla_protocol::search::paging::{ImageKey, RepoKey, Stamp};
+use flotilla_protocol::search::ANNOTATED_FIELDS;
 
 /// One tagged image as a query found it (zot's `FullImageMeta`): for an
 /// index, `manifests` are the children shown, which a filter may narrow.
@@ -250,18 +251,6 @@ impl<'w, 's> Fields<'w, 's> {
     }
 }
 
-/// The `ImageSummary` fields read from annotations and labels, computed together.
-const ANNOTATED: [&str; 8] = [
-    "Description",
-    "Title",
-    "Documentation",
-    "Licenses",
-    "Labels",
-    "Source",
-    "Vendor",
-    "Authors",
-];
-
 fn stats_fields(repo: &Repo, digest: &str, tag: &str, out: &mut Fields<'_, '_>) {
     let stats = repo.stats.get(digest).cloned().unwrap_or_default();
     let tagged = repo.tags.get(tag).and_then(|t| t.tagged).or(stats.pushed);
@@ -325,7 +314,7 @@ pub(crate) fn image_summary(
     out.put("RepoName", || repo.name.clone().into());
     out.put("Tag", || found.tag.into());
     out.put("Digest", || digest.into());
-    let annotated = wanted.any(&ANNOTATED);
+    let annotated = wanted.any(&ANNOTATED_FIELDS);
     match found.image {
         Image::Manifest(m) => {
             out.put("MediaType", || m.media_type.clone().into());
