@@ -44,11 +44,21 @@ impl Grown {
 
     /// A repository the change moves to the second node.
     fn moved(&self, prefix: &str) -> Result<String> {
-        let ring = self.window.ring()?;
-        (0..64)
-            .map(|i| format!("{prefix}-{i}"))
-            .find(|repo| ring.owner(repo) == 1)
+        self.all_moved(prefix, 1)?
+            .pop()
             .context("no repository moves")
+    }
+
+    /// `count` repositories the change moves to the second node.
+    fn all_moved(&self, prefix: &str, count: usize) -> Result<Vec<String>> {
+        let ring = self.window.ring()?;
+        let moved: Vec<String> = (0..256)
+            .map(|i| format!("{prefix}-{i}"))
+            .filter(|repo| ring.owner(repo) == 1)
+            .take(count)
+            .collect();
+        ensure!(moved.len() == count, "too few repositories move");
+        Ok(moved)
     }
 
     /// Opens the window, and waits until the gateway has it in force.
@@ -269,5 +279,35 @@ fn search_fields_about_one_repository_answer_from_its_previous_owner_as_one_regi
             got.body
         );
     }
+    Ok(())
+}
+
+#[test]
+fn a_mount_from_a_repository_not_yet_moved_copies_from_its_previous_owner() -> Result<()> {
+    let mut grown = Grown::start()?;
+    let moved = grown.all_moved("window/mount", 2)?;
+    let (from, to) = (&moved[0], &moved[1]);
+    let http = grown.gateway.http();
+    let bytes = seeded_bytes("a blob mounted across the change", 200_000);
+    let digest = upload_blob(&http, from, &bytes)?;
+    grown.open_window()?;
+    let mounted = http
+        .post(&format!(
+            "/v2/{to}/blobs/uploads/?mount={digest}&from={from}"
+        ))
+        .send()?;
+    ensure!(
+        mounted.status() == 201,
+        "one registry mounts what it holds: {}",
+        mounted.status()
+    );
+    let on_owner = grown.nodes[1]
+        .http()
+        .get(&format!("/v2/{to}/blobs/{digest}"))
+        .send()?;
+    ensure!(
+        on_owner.status() == 200 && on_owner.bytes()? == bytes,
+        "the blob is not on the owner of {to}"
+    );
     Ok(())
 }

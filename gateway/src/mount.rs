@@ -4,7 +4,9 @@
 //! does the same in two steps: it checks that the client may read `D` in `F`
 //! on `F`'s owner (with the client's own credentials), then streams the blob
 //! into an upload session on the target's owner, which verifies the digest.
-//! When the source does not hold the blob, the client may not read it, or
+//! In the migration window the source may still be on its previous owner,
+//! which is tried after its owner. When the source does not hold the blob,
+//! the client may not read it, or
 //! the source's owner is down, hung or breaks off mid-copy, the target's
 //! owner answers, as a node that cannot mount would: with an upload session.
 
@@ -15,6 +17,7 @@ use hyper::body::Incoming;
 use crate::client::Client;
 use crate::error::GatewayError;
 use crate::members::UpstreamBody;
+use crate::placement::Owners;
 use crate::proxy;
 use crate::response::text;
 use crate::response::Body;
@@ -28,28 +31,34 @@ pub(crate) async fn mount(
     from: &str,
     digest: &str,
 ) -> Result<Response<Body>, GatewayError> {
-    let (target, source) = (gw.ring.owner(name), gw.ring.owner(from));
-    let readable = from_is_valid(from, digest) && target != source;
-    if !readable {
+    let (target, _) = gw.owners(name);
+    // In the migration window `from` may still be on its previous owner.
+    let (source, previous) = gw.owners(from);
+    let sources: Vec<usize> = [Some(source), previous]
+        .into_iter()
+        .flatten()
+        .filter(|&s| s != target)
+        .collect();
+    if !from_is_valid(from, digest) || sources.is_empty() {
         return proxy::forward(gw, target, client, req).await.0;
     }
     let (parts, body) = req.into_parts();
-    let copy = Copy {
-        gw,
-        client,
-        parts: &parts,
-        target,
-        source,
-    };
-    match copy.run(name, from, digest).await? {
-        Some(resp) => Ok(resp),
-        // The target decides, as a node that cannot mount would: an upload session.
-        None => {
-            proxy::forward(gw, target, client, Request::from_parts(parts, body))
-                .await
-                .0
+    for source in sources {
+        let copy = Copy {
+            gw,
+            client,
+            parts: &parts,
+            target,
+            source,
+        };
+        if let Some(resp) = copy.run(name, from, digest).await? {
+            return Ok(resp);
         }
     }
+    // The target decides, as a node that cannot mount would: an upload session.
+    proxy::forward(gw, target, client, Request::from_parts(parts, body))
+        .await
+        .0
 }
 
 /// One blob copied from the source's owner to the target's owner (also
