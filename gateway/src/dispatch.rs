@@ -2,9 +2,8 @@
 
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
 use flotilla_serve::access_log;
-use http::{header, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tracing::Instrument;
@@ -88,11 +87,7 @@ async fn execute(
 /// The answers the gateway gives itself, without a member.
 fn own_answer(gw: &Gateway, own: Own) -> Response<Body> {
     match own {
-        Own::ServerOptions => {
-            let mut resp = response::text(StatusCode::OK, "text/plain", Bytes::new());
-            resp.headers_mut().remove(header::CONTENT_TYPE);
-            resp
-        }
+        Own::ServerOptions => response::empty(StatusCode::OK),
         Own::Livez => response::text(StatusCode::OK, "text/plain; charset=utf-8", "ok".into()),
         Own::Readyz => {
             let draining = gw.draining.load(Ordering::Relaxed);

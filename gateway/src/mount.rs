@@ -19,8 +19,7 @@ use crate::error::GatewayError;
 use crate::members::UpstreamBody;
 use crate::placement::Owners;
 use crate::proxy;
-use crate::response::text;
-use crate::response::Body;
+use crate::response::{self, Body};
 use crate::state::Gateway;
 
 pub(crate) async fn mount(
@@ -173,12 +172,7 @@ impl Copy<'_> {
 
 /// The `201 Created` one registry answers to a mount.
 fn created(name: &str, digest: &str) -> Response<Body> {
-    let mut resp = text(
-        StatusCode::CREATED,
-        "text/plain; charset=utf-8",
-        bytes::Bytes::new(),
-    );
-    resp.headers_mut().remove(header::CONTENT_TYPE);
+    let mut resp = response::empty(StatusCode::CREATED);
     for (key, value) in [
         ("location", format!("/v2/{name}/blobs/{digest}")),
         ("docker-content-digest", digest.to_owned()),

@@ -10,6 +10,17 @@ use crate::error::GatewayError;
 /// Every response body the gateway sends: streamed from a member, or its own.
 pub(crate) type Body = BoxBody<Bytes, std::io::Error>;
 
+/// A status with no body and no `Content-Type`, as Go answers with nothing to say.
+pub(crate) fn empty(status: StatusCode) -> Response<Body> {
+    let mut resp = Response::new(
+        Full::new(Bytes::new())
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = status;
+    resp
+}
+
 pub(crate) fn text(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
     let mut resp = Response::new(Full::new(body).map_err(|never| match never {}).boxed());
     *resp.status_mut() = status;

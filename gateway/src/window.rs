@@ -166,12 +166,8 @@ impl Pair<'_> {
         name: &str,
     ) -> Result<Response<Body>, GatewayError> {
         let (parts, _) = req.into_parts();
-        let Some((n, last)) = tag_paging(parts.uri.query()) else {
-            return Ok(response::text(
-                StatusCode::BAD_REQUEST,
-                "text/plain",
-                Bytes::new(),
-            ));
+        let Some((n, last)) = paging::tags_params(parts.uri.query()) else {
+            return Ok(response::empty(StatusCode::BAD_REQUEST));
         };
         let path = format!("/v2/{name}/tags/list");
         let (first, second) = join(
@@ -205,11 +201,7 @@ impl Pair<'_> {
         tags.sort();
         tags.dedup();
         let Some((page, more)) = paging::tags_page(&tags, n, &last) else {
-            return Ok(response::text(
-                StatusCode::NOT_FOUND,
-                "text/plain",
-                Bytes::new(),
-            ));
+            return Ok(response::empty(StatusCode::NOT_FOUND));
         };
         let body = serde_json::to_vec(&json!({ "name": name, "tags": page })).map_err(|e| {
             GatewayError::BadMember {
@@ -219,8 +211,7 @@ impl Pair<'_> {
         })?;
         let mut resp = response::text(StatusCode::OK, "application/json", body.into());
         if let (Some(n), Some(last_tag), true) = (n, page.last(), more) {
-            let link = format!("</v2/{name}/tags/list?n={n}&last={last_tag}>; rel=\"next\"");
-            if let Ok(link) = HeaderValue::from_str(&link) {
+            if let Ok(link) = HeaderValue::from_str(&paging::tags_link(name, n, last_tag)) {
                 resp.headers_mut().insert(header::LINK, link);
             }
         }
@@ -422,32 +413,6 @@ fn listed_tags(body: &[u8]) -> Vec<String> {
         .ok()
         .and_then(|v| serde_json::from_value(v["tags"].clone()).ok())
         .unwrap_or_default()
-}
-
-/// `n` and `last` as zot reads them for tags: each at most once, `n` a count;
-/// `None` is zot's `400`.
-fn tag_paging(query: Option<&str>) -> Option<(Option<usize>, String)> {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
-    let all = |key: &str| -> Vec<&String> {
-        pairs
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v)
-            .collect()
-    };
-    let n = match all("n").as_slice() {
-        [] => None,
-        [n] => Some(n.parse::<usize>().ok()?),
-        _ => return None,
-    };
-    let last = match all("last").as_slice() {
-        [] => String::new(),
-        [last] => (*last).clone(),
-        _ => return None,
-    };
-    Some((n, last))
 }
 
 /// A member's short answer, read whole.

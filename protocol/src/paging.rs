@@ -42,6 +42,35 @@ pub fn catalog_params(query: Option<&str>) -> (String, i64) {
     (last, n)
 }
 
+/// zot's reading of a tags query: `n` and `last` each at most once, `n` a
+/// count; `None` is zot's `400` (a key given twice, `n` not a count).
+pub fn tags_params(query: Option<&str>) -> Option<(Option<usize>, String)> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect();
+    let once = |key: &str| -> Option<Option<&str>> {
+        let mut values = pairs
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str());
+        match (values.next(), values.next()) {
+            (value, None) => Some(value),
+            _ => None,
+        }
+    };
+    let n = match once("n")? {
+        Some(n) => Some(n.parse::<usize>().ok()?),
+        None => None,
+    };
+    let last = once("last")?.unwrap_or_default().to_owned();
+    Some((n, last))
+}
+
+/// zot's `Link` to the tags page after `last`, `n` at a time.
+pub fn tags_link(name: &str, n: usize, last: &str) -> String {
+    format!("</v2/{name}/tags/list?n={n}&last={last}>; rel=\"next\"")
+}
+
 /// zot's `ListTags` page over the full, ordered list: the tags after `last`
 /// (which must be one of them, else `None`: a 404), at most `n` of them, and
 /// whether more follow (the `Link`). `n` is a client's number, so the page's
@@ -86,6 +115,22 @@ pub fn catalog_order(a: &str, b: &str) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_queries_read_as_zot_reads_them() {
+        assert_eq!(tags_params(None), Some((None, String::new())));
+        assert_eq!(
+            tags_params(Some("n=2&last=v%2F1")),
+            Some((Some(2), "v/1".to_owned()))
+        );
+        for refused in ["n=2&n=3", "last=a&last=b", "n=abc", "n=-1"] {
+            assert_eq!(tags_params(Some(refused)), None, "{refused}");
+        }
+        assert_eq!(
+            tags_link("a/b", 2, "v1"),
+            "</v2/a/b/tags/list?n=2&last=v1>; rel=\"next\""
+        );
+    }
 
     fn repos() -> Vec<String> {
         ["a", "a/b", "a-c", "b", "c"]

@@ -3,7 +3,6 @@
 use http::StatusCode;
 use serde::Serialize;
 
-use super::query::Query;
 use super::response::{self, set};
 use super::{Node, Request, Response};
 use crate::auth::Identity;
@@ -43,28 +42,14 @@ struct Tags<'a> {
 /// zot's `ListTags`: a bad or repeated `n`, or a repeated `last`, is a bare
 /// 400; a `last` that is not a tag is a bare 404.
 pub(super) async fn tags(node: &Node, name: &str, req: &Request) -> Result<Response> {
-    let q = Query::parse(req.uri().query());
-    let bad = || NodeError::Status(StatusCode::BAD_REQUEST);
-    let n = match q.all("n").as_slice() {
-        [] => None,
-        [n] => Some(n.parse::<usize>().map_err(|_| bad())?),
-        _ => return Err(bad()),
-    };
-    let last = match q.all("last").as_slice() {
-        [] => "",
-        [last] => *last,
-        _ => return Err(bad()),
-    };
+    let (n, last) =
+        paging::tags_params(req.uri().query()).ok_or(NodeError::Status(StatusCode::BAD_REQUEST))?;
     let tags = node.store.tags(name).await?;
     let (page, more) =
-        paging::tags_page(&tags, n, last).ok_or(NodeError::Status(StatusCode::NOT_FOUND))?;
+        paging::tags_page(&tags, n, &last).ok_or(NodeError::Status(StatusCode::NOT_FOUND))?;
     let mut resp = response::json(StatusCode::OK, &Tags { name, tags: page });
     if let (Some(n), Some(last_tag), true) = (n, page.last(), more) {
-        set(
-            &mut resp,
-            "Link",
-            &format!("</v2/{name}/tags/list?n={n}&last={last_tag}>; rel=\"next\""),
-        );
+        set(&mut resp, "Link", &paging::tags_link(name, n, last_tag));
     }
     Ok(resp)
 }
