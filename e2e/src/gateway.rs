@@ -17,6 +17,7 @@ use flotilla_gateway::config::Config;
 use flotilla_gateway::placement::Ring;
 use serde_json::{json, Value};
 use tempfile::TempDir;
+use tokio::time::Instant;
 
 use crate::daemon::{self, Announced};
 use crate::{env, Registry};
@@ -272,6 +273,22 @@ impl Gateway {
             .and_then(|c| ring_of(&c))
         {
             self.ring = ring;
+        }
+        Ok(())
+    }
+
+    /// [`Gateway::reload`] with a valid config, then waits until the gateway
+    /// says the new config is in force.
+    pub fn reload_in_force(&mut self, config: &str) -> Result<()> {
+        const IN_FORCE: &str = "config reloaded";
+        let before = self.log().matches(IN_FORCE).count();
+        self.reload(config)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.log().matches(IN_FORCE).count() <= before {
+            if Instant::now() >= deadline {
+                bail!("the config was not reloaded:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         Ok(())
     }

@@ -27,6 +27,7 @@
 //! - [`balancer`]: haproxy or nginx from `deploy/`, rendered for loopback, in front of gateways.
 //! - [`search_fixture`]: a realistic registry for the search extension, and what zot would answer about it.
 //! - [`quickstart`]: `scripts/quickstart` as a newcomer runs it ([`quickstart::Quickstart`]).
+//! - [`rebalance`]: `flotilla-gateway rebalance` run, killed and resumed; the checks that nothing was lost.
 //! - [`oracle`]: the same registry in one node and spread over fleets behind a gateway, asked alike ([`oracle::Oracle`]).
 
 #![forbid(unsafe_code)]
@@ -49,6 +50,7 @@ pub mod oracle;
 pub mod pki;
 pub mod process;
 pub mod quickstart;
+pub mod rebalance;
 pub mod search_fixture;
 mod settings;
 pub mod tls_node;

@@ -160,6 +160,19 @@ impl Oracle {
             .with_context(|| format!("{repo}:{tag} is not in the fixture"))
     }
 
+    /// Every `(repository, tag, digest)` the fixture pushed.
+    pub fn tags(&self) -> Vec<(String, String, String)> {
+        self.record["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                let text = |i: usize| t[i].as_str().map(str::to_owned);
+                Some((text(0)?, text(1)?, text(2)?))
+            })
+            .collect()
+    }
+
     /// The digest of `team-a/tools/cli:1.0`, the referrers' subject.
     pub fn subject(&self) -> String {
         self.record["subject"]

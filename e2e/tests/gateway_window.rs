@@ -63,17 +63,8 @@ impl Grown {
 
     /// Opens the window, and waits until the gateway has it in force.
     fn open_window(&mut self) -> Result<()> {
-        self.gateway.reload(&self.window.config().to_string())?;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-        while !self.gateway.log().contains("config reloaded") {
-            ensure!(
-                tokio::time::Instant::now() < deadline,
-                "no reload:\n{}",
-                self.gateway.log()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Ok(())
+        self.gateway
+            .reload_in_force(&self.window.config().to_string())
     }
 
     fn tags(&self, repo: &str) -> Result<Value> {

@@ -449,6 +449,16 @@ impl Walk {
 /// The path of the next page from a `Link: <…>; rel="next"` header. Only a
 /// catalog path on the same member is followed; anything else is refused.
 pub(crate) fn next_page(headers: &http::HeaderMap, member: &str) -> Result<Option<String>, String> {
+    next_link(headers, member, "/v2/_catalog")
+}
+
+/// The path of the next page of the list at `path` (the catalog, a tag
+/// list) from a `Link` header: only `path` on the same member is followed.
+pub(crate) fn next_link(
+    headers: &http::HeaderMap,
+    member: &str,
+    path: &str,
+) -> Result<Option<String>, String> {
     let Some(link) = headers.get(header::LINK) else {
         return Ok(None);
     };
@@ -470,12 +480,12 @@ pub(crate) fn next_page(headers: &http::HeaderMap, member: &str) -> Result<Optio
     {
         return Err(format!("Link to another host `{link}`"));
     }
-    if uri.path() != "/v2/_catalog" {
-        return Err(format!("Link outside the catalog `{link}`"));
+    if uri.path() != path {
+        return Err(format!("Link outside {path} `{link}`"));
     }
     Ok(Some(
         uri.path_and_query()
-            .map_or("/v2/_catalog".into(), |p| p.as_str().to_owned()),
+            .map_or(path.into(), |p| p.as_str().to_owned()),
     ))
 }
 

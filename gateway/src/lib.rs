@@ -18,8 +18,8 @@
 //! - [`route`]: the route table: every request classified once, each route with one strategy. Start here.
 //! - `catalog`: the fanned-out, merged `/v2/_catalog`.
 //! - `mount`: cross-member blob mounts.
-//! - `window`: the migration window: repositories found on their previous owner while a change of members settles.
 //! - `search`: the GraphQL engine: plan each root field, fan out, merge by schema path.
+//! - `window`: the migration window: repositories found on their previous owner while a change of members settles.
 //! - `proxy`: proxy-once; header hygiene both ways, `Location` rewriting.
 //! - `state`: what every request shares: config, ring, members, metrics, schema, merge budget.
 //! - `schema`: the search schema in force: learned from a member, the built-in copy until then.
@@ -31,6 +31,7 @@
 //! - [`placement`]: `owner(repo)`, rendezvous or zot's modulo.
 //! - [`config`]: zot's JSON keys (`http`, `cluster`) plus Flotilla's own, validated once.
 //! - [`error`]: the one error type, mapped once to OCI error JSON (in `response`).
+//! - [`rebalance`]: the `rebalance` command: move each repository to its owner over the Distribution API.
 //! - `fuzzing`: entry points for the fuzz targets (`fuzz/`); not an API.
 
 #![forbid(unsafe_code)]
@@ -50,6 +51,7 @@ mod metrics;
 mod mount;
 pub mod placement;
 mod proxy;
+pub mod rebalance;
 mod reload;
 mod response;
 pub mod route;

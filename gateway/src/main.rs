@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use flotilla_gateway::config::Config;
 use flotilla_gateway::placement::Ring;
+use flotilla_gateway::rebalance::{self, rate};
 use flotilla_serve::process;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
@@ -28,6 +29,29 @@ enum Command {
         config: PathBuf,
         #[command(flatten)]
         listen: process::ListenArgs,
+    },
+    /// Move every repository to its owner under CONFIG (members and
+    /// previousMembers): print the plan, and with --apply carry it out.
+    Rebalance {
+        config: PathBuf,
+        /// Copy, verify, then delete each source; without it, only print the plan.
+        #[arg(long)]
+        apply: bool,
+        /// Repositories moved at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Bandwidth cap for all copies together, bytes per second (50MiB, 200M).
+        #[arg(long, value_parser = rate::parse)]
+        max_rate: Option<u64>,
+        /// One JSON object per line: the plan, each repository, the summary.
+        #[arg(long)]
+        json: bool,
+        /// The operator's user, with read, create, update and delete on every repository.
+        #[arg(long, env = "FLOTILLA_REBALANCE_USER")]
+        user: Option<String>,
+        /// A file holding the user's password (or FLOTILLA_REBALANCE_PASSWORD).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
     },
     /// Check a config; print the owner of each repository named.
     VerifyConfig {
@@ -60,6 +84,30 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 println!("{repo} -> {}", ring.members()[ring.owner(&repo)]);
             }
             Ok(())
+        }
+        Command::Rebalance {
+            config,
+            apply,
+            concurrency,
+            max_rate,
+            json,
+            user,
+            password_file,
+        } => {
+            let cfg = load(&config)?;
+            cfg.check_files()?;
+            let credentials = credentials(user, password_file)?;
+            rebalance::run(
+                cfg,
+                rebalance::Options {
+                    apply,
+                    concurrency,
+                    max_rate,
+                    json,
+                    credentials,
+                },
+            )
+            .await
         }
         Command::Serve { config, listen } => {
             let mut cfg = load(&config)?;
@@ -110,6 +158,31 @@ fn reload_on_hangup(
         }
     });
     Ok(received)
+}
+
+/// The operator's credentials: the password from a file or the environment,
+/// never from the command line, where any user could read it.
+fn credentials(
+    user: Option<String>,
+    password_file: Option<PathBuf>,
+) -> anyhow::Result<Option<rebalance::Credentials>> {
+    let password = match &password_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the password file {}", path.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+        ),
+        None => std::env::var("FLOTILLA_REBALANCE_PASSWORD").ok(),
+    };
+    match (user, password) {
+        (Some(user), Some(password)) => Ok(Some(rebalance::Credentials { user, password })),
+        (None, None) => Ok(None),
+        (Some(_), None) => {
+            anyhow::bail!("--user needs a password: --password-file or FLOTILLA_REBALANCE_PASSWORD")
+        }
+        (None, Some(_)) => anyhow::bail!("a password needs --user (or FLOTILLA_REBALANCE_USER)"),
+    }
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {

@@ -128,6 +128,28 @@ mod tests {
         assert!((0.18..0.22).contains(&fraction), "moved {fraction}");
     }
 
+    /// The moved fraction `rebalance` reports on 3 → 4: rendezvous moves
+    /// the quarter the new member wins; zot's modulo re-homes three quarters
+    /// (a repository stays only when its hash is the same modulo 3 and 4).
+    #[test]
+    fn growing_three_to_four_moves_a_quarter_with_rendezvous_and_three_quarters_with_zot() {
+        let names: Vec<String> = (0..20_000)
+            .map(|i| format!("org{}/img{i}", i % 53))
+            .collect();
+        for (placement, expected) in [(Placement::Rendezvous, 0.25), (Placement::Zot, 0.75)] {
+            let (before, after) = (ring(placement, 3), ring(placement, 4));
+            let moved = names
+                .iter()
+                .filter(|n| before.members()[before.owner(n)] != after.members()[after.owner(n)])
+                .count();
+            let fraction = moved as f64 / names.len() as f64;
+            assert!(
+                (fraction - expected).abs() < 0.02,
+                "{placement}: moved {fraction}, expected {expected}"
+            );
+        }
+    }
+
     #[test]
     fn rendezvous_removal_moves_only_the_removed_members_repositories() {
         let names: Vec<String> = (0..10_000).map(|i| format!("r{i}")).collect();

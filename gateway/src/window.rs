@@ -38,6 +38,52 @@ use crate::proxy::{self, Origin};
 use crate::response::{self, Body};
 use crate::state::Gateway;
 
+/// Which of a moving repository's two owners answers for it in search: the
+/// owner once it holds every tag the previous owner holds, the previous owner
+/// until then.
+///
+/// A rebalance pushes a repository's tags to the owner only after every
+/// manifest and blob they reach, and deletes the previous owner's copy only
+/// after verifying the owner's. So while it copies, the previous owner's copy
+/// is the whole one; from the moment the tags are all there, through the
+/// deletion of the source, the owner's is; and at the switch both are the
+/// same. Either tag list that cannot be read counts as empty.
+pub(crate) async fn authority(
+    gw: &Gateway,
+    client: &Client,
+    parts: &http::request::Parts,
+    name: &str,
+    (owner, previous): (usize, usize),
+) -> usize {
+    let pair = Pair {
+        gw,
+        client,
+        owner,
+        previous,
+    };
+    let path = format!("/v2/{name}/tags/list");
+    let (on_owner, on_previous) = join(
+        pair.send(owner, parts, Method::GET, &path),
+        pair.send(previous, parts, Method::GET, &path),
+    )
+    .await;
+    let tags = |answer: Result<Response<Incoming>, GatewayError>| async move {
+        match answer {
+            Ok(resp) if resp.status() == StatusCode::OK => small(resp)
+                .await
+                .map(|(_, body)| listed_tags(&body))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    };
+    let (on_owner, on_previous) = join(tags(on_owner), tags(on_previous)).await;
+    if on_previous.iter().all(|t| on_owner.contains(t)) {
+        owner
+    } else {
+        previous
+    }
+}
+
 /// The largest manifest a node stores (zot's limit); a larger one is passed
 /// on for the owner to refuse, its references not copied.
 const MANIFEST_BYTES: usize = 4 << 20;

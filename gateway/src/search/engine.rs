@@ -23,6 +23,7 @@ use crate::error::GatewayError;
 use crate::proxy;
 use crate::response::{text, Body};
 use crate::state::Gateway;
+use crate::window;
 
 pub(crate) async fn handle(
     gw: &Gateway,
@@ -141,12 +142,23 @@ async fn resolve(
     match plan::strategy(field, gw, gw.config.meta_db) {
         Strategy::Local => local(&gw.schema.get(), field).await,
         Strategy::Owner(index) => ask(gw, client, parts, index, field).await,
-        Strategy::Moving { owner, previous } => {
-            let answer = ask(gw, client, parts, owner, field).await;
-            if unknown_repository(field, &answer) {
-                ask(gw, client, parts, previous, field).await
-            } else {
+        Strategy::Moving {
+            repo,
+            owner,
+            previous,
+        } => {
+            let first = window::authority(gw, client, parts, &repo, (owner, previous)).await;
+            let other = if first == owner { previous } else { owner };
+            let answer = ask(gw, client, parts, first, field).await;
+            if !unknown_repository(field, &answer) {
+                return answer;
+            }
+            // When neither knows it, the first answer stands: the authority's.
+            let fallback = ask(gw, client, parts, other, field).await;
+            if unknown_repository(field, &fallback) {
                 answer
+            } else {
+                fallback
             }
         }
         Strategy::Any => match gw.members.pick() {

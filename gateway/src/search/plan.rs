@@ -2,7 +2,7 @@
 //!
 //! | field | strategy |
 //! | --- | --- |
-//! | `ImageList(repo: "x")`, `ExpandedRepoInfo`, `Image`, `Referrers`, `CVEListForImage`, `ImageListWithCVEFixed` | proxy-once to the owner of the named repository; in the migration window, to its previous owner when the owner does not hold it |
+//! | `ImageList(repo: "x")`, `ExpandedRepoInfo`, `Image`, `Referrers`, `CVEListForImage`, `ImageListWithCVEFixed` | proxy-once to the owner of the named repository; in the migration window, to whichever owner holds it whole |
 //! | `ImageList(repo: "")`, `RepoListWithNewestImage`, `ImageListForCVE`, `ImageListForDigest` | fan-out, merged |
 //! | `GlobalSearch` | by its query's target (zot's `cleanQuery`): `repo:tag` → its owner; repositories, `:tag`, `sha256:` → fan-out |
 //! | `StarredRepos`, `BookmarkedRepos` | fan-out with per-node metadata; any one member when it is shared |
@@ -35,9 +35,14 @@ pub(crate) enum Strategy {
     Local,
     /// Sent as is to the member that owns the repository.
     Owner(usize),
-    /// In the migration window: sent to the owner, and to the previous
-    /// owner when the owner does not know the repository.
-    Moving { owner: usize, previous: usize },
+    /// In the migration window: sent to whichever of the two holds the
+    /// repository whole (`window::authority`), and to the other when that
+    /// one does not know it.
+    Moving {
+        repo: String,
+        owner: usize,
+        previous: usize,
+    },
     /// Sent to any one healthy member.
     Any,
     /// Sent, rewritten, to every member; the answers merged.
@@ -221,7 +226,11 @@ fn cve_diff(field: &Selected, ring: &impl Owners) -> Strategy {
 fn owned(ring: &impl Owners, repo: &str) -> Strategy {
     match ring.owners(repo) {
         (owner, None) => Strategy::Owner(owner),
-        (owner, Some(previous)) => Strategy::Moving { owner, previous },
+        (owner, Some(previous)) => Strategy::Moving {
+            repo: repo.to_owned(),
+            owner,
+            previous,
+        },
     }
 }
 
