@@ -94,6 +94,11 @@ idle_pct() {
         'BEGIN { printf "%.0f", 100 * (i1 - i0) / (t1 - t0) }'
 }
 
+# free_port: a loopback port free a moment ago.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
 # node NAME [JSON]: a flotilla-node on a free port with its own root, JSON
 # (such as `"extensions":{…}`) added to its config; sets STARTED_*.
 node() {

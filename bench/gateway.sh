@@ -59,10 +59,6 @@ require_tools wrk nginx curl jq python3 sha256sum
 bench_init flotilla-bench
 
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # wait_http URL PID LOG: until URL answers; gives up if PID exits, showing LOG.
 wait_http() {
     for _ in $(seq 100); do

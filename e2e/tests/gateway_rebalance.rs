@@ -23,28 +23,12 @@ const IMAGES: &str = "Results {RepoName Tag Digest MediaType Size IsSigned LastU
 const REPOS: &str =
     "Results {Name Size Platforms {Os Arch} Vendors NewestImage {Tag Digest LastUpdated}}";
 
-/// The content-decided search cases: the fanned-out lists, and the fields
-/// about one repository or image.
-struct Cases {
-    lists: Vec<Case>,
-    each: Vec<Case>,
-}
-
-/// When the oracle is asked: at rest, everything; between a rebalance's
-/// kills, all but the fanned-out lists, which may count a repository twice
-/// while the owner holds some of its tags and the previous owner others.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Moment {
-    AtRest,
-    Moving,
-}
-
-/// The content-decided search cases over the whole fixture.
-fn cases(oracle: &Oracle) -> Cases {
-    Cases {
-        lists: list_cases(),
-        each: repository_cases(oracle),
-    }
+/// The content-decided search cases over the whole fixture: the fanned-out
+/// lists, and the fields about one repository or image.
+fn cases(oracle: &Oracle) -> Vec<Case> {
+    let mut cases = list_cases();
+    cases.extend(repository_cases(oracle));
+    cases
 }
 
 fn list_cases() -> Vec<Case> {
@@ -110,7 +94,7 @@ fn repository_cases(oracle: &Oracle) -> Vec<Case> {
 }
 
 /// The fleet answers as the single node: catalog, every image's bytes, the content-decided search.
-fn ensure_one_registry(oracle: &Oracle, cases: &Cases, when: &str, moment: Moment) -> Result<()> {
+fn ensure_one_registry(oracle: &Oracle, cases: &[Case], when: &str) -> Result<()> {
     let single = oracle.single.http().as_user(ADMIN.0, ADMIN.1);
     let gateway = oracle.fleets[0].gateway.http().as_user(ADMIN.0, ADMIN.1);
     let want = rebalance::catalog(&single)?;
@@ -125,15 +109,7 @@ fn ensure_one_registry(oracle: &Oracle, cases: &Cases, when: &str, moment: Momen
                 .with_context(|| format!("{when}: pulling {repo}:{tag}"))?;
         }
     }
-    oracle
-        .ensure_alike(&cases.each)
-        .with_context(|| when.to_owned())?;
-    if moment == Moment::AtRest {
-        oracle
-            .ensure_alike(&cases.lists)
-            .with_context(|| when.to_owned())?;
-    }
-    Ok(())
+    oracle.ensure_alike(cases).with_context(|| when.to_owned())
 }
 
 /// At the end each repository lives only on its owner, and each node's blobs hash to their names.
@@ -200,7 +176,7 @@ fn keep_pushing_and_pulling(oracle: &Oracle, stop: &AtomicBool) -> Result<usize>
 /// Kills `rebalance --apply`, slowed down, at several instants, checking the
 /// oracle after each kill; then lets one run finish while skopeo keeps
 /// pushing and pulling; the plan is then empty.
-fn rebalance_through_kills(oracle: &Oracle, cases: &Cases, run: &Rebalance) -> Result<Value> {
+fn rebalance_through_kills(oracle: &Oracle, cases: &[Case], run: &Rebalance) -> Result<Value> {
     let slow = ["--max-rate", "1MiB", "--concurrency", "2"];
     let mut kills = 0;
     for ms in [300, 700, 1200, 2000] {
@@ -209,7 +185,7 @@ fn rebalance_through_kills(oracle: &Oracle, cases: &Cases, run: &Rebalance) -> R
         }
         kills += 1;
         let when = format!("after a rebalance killed at {ms} ms");
-        ensure_one_registry(oracle, cases, &when, Moment::Moving)?;
+        ensure_one_registry(oracle, cases, &when)?;
     }
     // The 6 MiB layer alone takes 6 s at 1 MiB/s: every run above was killed.
     ensure!(kills == 4, "only {kills} runs were killed");
@@ -291,37 +267,58 @@ fn config(
     }
 }
 
+/// The fleet's members as its gateway names them.
+fn member_names(oracle: &Oracle) -> Vec<String> {
+    oracle.fleets[0]
+        .members
+        .iter()
+        .map(Node::host_port)
+        .collect()
+}
+
+/// Pushes the big image that moves, opens the window from `before` to
+/// `after` and checks the oracle; the window's config, and the rebalance for it.
+fn open_window(
+    oracle: &mut Oracle,
+    cases: &[Case],
+    (before, after): (&[String], &[String]),
+    work: &std::path::Path,
+) -> Result<(flotilla_e2e::gateway::GatewayBuilder, Rebalance)> {
+    push_big_moving_image(oracle, before, after, work)?;
+    let window = config(after, Some(before));
+    oracle.fleets[0]
+        .gateway
+        .reload_in_force(&window.config().to_string())?;
+    ensure_one_registry(oracle, cases, "the window open, nothing moved")?;
+    let run = Rebalance::new(&window.config())?.as_user(ADMIN.0, ADMIN.1);
+    Ok((window, run))
+}
+
+/// Closes the window on `after` and checks the oracle; the settled config.
+fn close_window(
+    oracle: &mut Oracle,
+    cases: &[Case],
+    after: &[String],
+) -> Result<flotilla_e2e::gateway::GatewayBuilder> {
+    let settled = config(after, None);
+    oracle.fleets[0]
+        .gateway
+        .reload_in_force(&settled.config().to_string())?;
+    ensure_one_registry(oracle, cases, "the window closed")?;
+    Ok(settled)
+}
+
 #[test]
 fn three_members_grow_to_four_and_the_fleet_answers_as_one_registry_throughout() -> Result<()> {
     let mut oracle = Oracle::start(&[3])?;
     let cases = cases(&oracle);
-    ensure_one_registry(&oracle, &cases, "before the change", Moment::AtRest)?;
+    ensure_one_registry(&oracle, &cases, "before the change")?;
 
-    let before: Vec<String> = oracle.fleets[0]
-        .members
-        .iter()
-        .map(Node::host_port)
-        .collect();
+    let before = member_names(&oracle);
     oracle.fleets[0].members.push(empty_node()?);
-    let after: Vec<String> = oracle.fleets[0]
-        .members
-        .iter()
-        .map(Node::host_port)
-        .collect();
+    let after = member_names(&oracle);
     let work = tempfile::tempdir()?;
-    push_big_moving_image(&oracle, &before, &after, work.path())?;
-    let window = config(&after, Some(&before));
-    oracle.fleets[0]
-        .gateway
-        .reload_in_force(&window.config().to_string())?;
-    ensure_one_registry(
-        &oracle,
-        &cases,
-        "the window open, nothing moved",
-        Moment::AtRest,
-    )?;
-
-    let run = Rebalance::new(&window.config())?.as_user(ADMIN.0, ADMIN.1);
+    let (window, run) = open_window(&mut oracle, &cases, (&before, &after), work.path())?;
     let plan = run.plan()?;
     // Rendezvous moves exactly the repositories the new member wins, about a quarter.
     let (old_ring, new_ring) = (config(&before, None).ring()?, window.ring()?);
@@ -356,18 +353,8 @@ fn three_members_grow_to_four_and_the_fleet_answers_as_one_registry_throughout()
     );
 
     rebalance_through_kills(&oracle, &cases, &run)?;
-    ensure_one_registry(
-        &oracle,
-        &cases,
-        "rebalanced, the window still open",
-        Moment::AtRest,
-    )?;
-
-    let settled = config(&after, None);
-    oracle.fleets[0]
-        .gateway
-        .reload_in_force(&settled.config().to_string())?;
-    ensure_one_registry(&oracle, &cases, "the window closed", Moment::AtRest)?;
+    ensure_one_registry(&oracle, &cases, "rebalanced, the window still open")?;
+    let settled = close_window(&mut oracle, &cases, &after)?;
     ensure_settled(&oracle.fleets[0].members, &settled, &oracle)
 }
 
@@ -375,28 +362,12 @@ fn three_members_grow_to_four_and_the_fleet_answers_as_one_registry_throughout()
 fn four_members_shrink_to_three_and_the_leaving_member_is_emptied() -> Result<()> {
     let mut oracle = Oracle::start(&[4])?;
     let cases = cases(&oracle);
-    ensure_one_registry(&oracle, &cases, "before the change", Moment::AtRest)?;
+    ensure_one_registry(&oracle, &cases, "before the change")?;
 
-    let before: Vec<String> = oracle.fleets[0]
-        .members
-        .iter()
-        .map(Node::host_port)
-        .collect();
+    let before = member_names(&oracle);
     let after = before[..3].to_vec();
     let work = tempfile::tempdir()?;
-    push_big_moving_image(&oracle, &before, &after, work.path())?;
-    let window = config(&after, Some(&before));
-    oracle.fleets[0]
-        .gateway
-        .reload_in_force(&window.config().to_string())?;
-    ensure_one_registry(
-        &oracle,
-        &cases,
-        "the window open, nothing moved",
-        Moment::AtRest,
-    )?;
-
-    let run = Rebalance::new(&window.config())?.as_user(ADMIN.0, ADMIN.1);
+    let (_, run) = open_window(&mut oracle, &cases, (&before, &after), work.path())?;
     let plan = run.plan()?;
     let leaving = &before[3];
     ensure!(
@@ -408,12 +379,7 @@ fn four_members_shrink_to_three_and_the_leaving_member_is_emptied() -> Result<()
         "only the leaving member's repositories move: {plan}"
     );
     rebalance_through_kills(&oracle, &cases, &run)?;
-
-    let settled = config(&after, None);
-    oracle.fleets[0]
-        .gateway
-        .reload_in_force(&settled.config().to_string())?;
-    ensure_one_registry(&oracle, &cases, "the window closed", Moment::AtRest)?;
+    let settled = close_window(&mut oracle, &cases, &after)?;
     let leaving = oracle.fleets[0].members.pop().context("four members")?;
     let left = leaving.http().as_user(ADMIN.0, ADMIN.1);
     for repo in rebalance::catalog(&left)? {

@@ -18,6 +18,9 @@
 //! - `DELETE` goes to both, so nothing deleted comes back through a fallback.
 //! - The catalog fans out to every member, current and previous, and names
 //!   each repository once.
+//! - Search answers for a repository from whichever owner holds it whole
+//!   ([`authority`]): fields about one repository ask that owner first;
+//!   fanned-out lists drop the other owner's copy (`search::moving`).
 
 use bytes::Bytes;
 use futures_util::future::join;

@@ -264,6 +264,9 @@ async fn fan_out(
     field: &Selected,
     plan: &merge::FanOut,
 ) -> Answer {
+    if gw.previous.is_some() {
+        return super::moving::fan_out(gw, client, parts, field, plan).await;
+    }
     let mut errors = Vec::new();
     let mut members: Vec<usize> = (0..gw.members.len()).collect();
     if plan.deep.is_some() {

@@ -9,6 +9,7 @@
 //! - [`layers`]: `DerivedImageList` / `BaseImageList` computed across members.
 //! - [`cve_diff`]: `CVEDiffListForImages` computed across members.
 //! - [`merge`]: the fan-out rewrite (top-k, reserved keys) and the merge by schema path.
+//! - `moving`: fan-outs in the migration window, each moving repository counted once.
 //! - [`deep`]: pages past the first items: each member's share, then windows.
 //! - [`shape`]: a member's answer checked against the schema before anything merges it.
 
@@ -19,6 +20,7 @@ pub(crate) mod engine;
 pub(crate) mod layers;
 pub(crate) mod limits;
 pub(crate) mod merge;
+mod moving;
 pub(crate) mod plan;
 pub(crate) mod render;
 pub(crate) mod shape;
