@@ -212,28 +212,19 @@ impl Mover<'_> {
     }
 
     /// A run killed while deleting the source can leave it holding manifests
-    /// no tag reaches and blobs no manifest names. What of them the owner's
-    /// copy also holds is deleted; nothing the owner lacks is touched.
+    /// no tag reaches and blobs no manifest names: each [`leftovers`] is
+    /// deleted. Nothing the owner lacks is touched.
     async fn clear_remnant(&self, mv: &Move) -> Answer<()> {
-        let (fleet, repo) = (self.fleet, mv.repo.as_str());
-        let Some(owned) = inventory::take(fleet, mv.to, repo).await? else {
-            return Ok(());
-        };
-        for manifest in owned.manifests.iter().rev() {
-            if fleet
-                .manifest_digest(mv.from, repo, &manifest.digest)
-                .await?
-                .is_some()
-            {
-                fleet
-                    .delete(mv.from, repo, "manifests", &manifest.digest)
-                    .await?;
-            }
+        let (manifests, blobs) = leftovers(self.fleet, mv).await?;
+        for digest in manifests {
+            self.fleet
+                .delete(mv.from, &mv.repo, "manifests", &digest)
+                .await?;
         }
-        for digest in owned.blobs.keys() {
-            if fleet.blob_size(mv.from, repo, digest).await?.is_some() {
-                fleet.delete(mv.from, repo, "blobs", digest).await?;
-            }
+        for digest in blobs {
+            self.fleet
+                .delete(mv.from, &mv.repo, "blobs", &digest)
+                .await?;
         }
         Ok(())
     }
@@ -252,6 +243,32 @@ impl Mover<'_> {
         }
         Ok(())
     }
+}
+
+/// What a source that no tag reaches any more still holds of the owner's
+/// copy: manifests (those that name others first) and blobs.
+pub(super) async fn leftovers(fleet: &Fleet, mv: &Move) -> Answer<(Vec<String>, Vec<String>)> {
+    let repo = mv.repo.as_str();
+    let Some(owned) = inventory::take(fleet, mv.to, repo).await? else {
+        return Ok(Default::default());
+    };
+    let mut manifests = Vec::new();
+    for manifest in owned.manifests.iter().rev() {
+        if fleet
+            .manifest_digest(mv.from, repo, &manifest.digest)
+            .await?
+            .is_some()
+        {
+            manifests.push(manifest.digest.clone());
+        }
+    }
+    let mut blobs = Vec::new();
+    for digest in owned.blobs.keys() {
+        if fleet.blob_size(mv.from, repo, digest).await?.is_some() {
+            blobs.push(digest.clone());
+        }
+    }
+    Ok((manifests, blobs))
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

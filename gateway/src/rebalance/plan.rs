@@ -6,6 +6,7 @@ use futures_util::{stream, StreamExt};
 use indicatif::HumanBytes;
 use serde_json::{json, Value};
 
+use super::copy;
 use super::fleet::Fleet;
 use super::inventory::{self, Inventory};
 use super::progress::{self, Mode};
@@ -17,8 +18,9 @@ pub(super) struct Plan {
     /// Distinct repositories found on any member.
     pub(super) repositories: usize,
     pub(super) moves: Vec<Planned>,
-    /// Empty layouts on members that do not own them (zot keeps one until garbage collection).
-    pub(super) empty: usize,
+    /// Empty layouts on members that do not own them still holding
+    /// manifests or blobs of the owner's copy: a move killed while deleting.
+    pub(super) leftovers: usize,
     /// What could not be read: a member's catalog, a repository's inventory.
     pub(super) unread: Vec<String>,
 }
@@ -69,7 +71,15 @@ impl Plan {
             .collect();
         let read = stream::iter(candidates)
             .map(|mv| async move {
-                let inventory = inventory::take(fleet, mv.from, &mv.repo).await;
+                let inventory = match inventory::take(fleet, mv.from, &mv.repo).await {
+                    // An empty layout is a move only while it holds leftovers.
+                    Ok(Some(inv)) if inv.is_empty() => match copy::leftovers(fleet, &mv).await {
+                        Ok((m, b)) if m.is_empty() && b.is_empty() => Ok(None),
+                        Ok(_) => Ok(Some(inv)),
+                        Err(err) => Err(err),
+                    },
+                    read => read,
+                };
                 let stars = match &inventory {
                     Ok(Some(inv)) if !inv.is_empty() => fleet.stars(mv.from, &mv.repo).await,
                     _ => None,
@@ -80,7 +90,7 @@ impl Plan {
             .collect::<Vec<_>>()
             .await;
         let mut moves = Vec::new();
-        let mut empty = 0;
+        let mut leftovers = 0;
         for (mv, inventory, stars) in read {
             match inventory {
                 Ok(Some(inventory)) if !inventory.is_empty() => moves.push(Planned {
@@ -88,9 +98,9 @@ impl Plan {
                     inventory,
                     stars,
                 }),
-                // A remnant still counts as a move: the owner's copy names what to clear.
+                // The owner's copy names what to clear.
                 Ok(Some(inventory)) => {
-                    empty += 1;
+                    leftovers += 1;
                     moves.push(Planned {
                         mv,
                         inventory,
@@ -104,7 +114,7 @@ impl Plan {
         Self {
             repositories: holders.len(),
             moves,
-            empty,
+            leftovers,
             unread,
         }
     }
@@ -171,7 +181,7 @@ impl Plan {
                 "tags": tags, "manifests": manifests, "bytes": self.bytes(),
                 "starredRepositories": starred.len(), "stars": stars,
                 "starsUnknown": stars_unknown,
-                "emptyRemnants": self.empty,
+                "leftovers": self.leftovers,
                 "unread": self.unread,
                 "moves": moves,
             }));
@@ -214,10 +224,10 @@ impl Plan {
                 String::new()
             }
         );
-        if self.empty > 0 {
+        if self.leftovers > 0 {
             println!(
-                "empty: {} empty layouts on members that do not own them; their leftovers are cleared against the owner's copy",
-                self.empty
+                "leftovers: {} repositories keep, on a member that does not own them, data of an interrupted move; --apply clears them against the owner's copy",
+                self.leftovers
             );
         }
         for err in &self.unread {
