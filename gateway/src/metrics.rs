@@ -54,7 +54,8 @@ struct PhaseLabels {
     /// `"top"` (a first page: each member's first items), `"share"` (a deep
     /// page: each member's share of the items, or of their keys, up to the
     /// page's end), `"share_again"` (a member holding more than its share)
-    /// or `"window"` (a deep page's own items, after the keys).
+    /// `"window"` (a deep page's own items, after the keys) or `"migration"`
+    /// (in the migration window: every member's whole list).
     phase: &'static str,
 }
 

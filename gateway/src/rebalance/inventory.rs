@@ -28,7 +28,7 @@ impl Inventory {
                 .sum::<u64>()
     }
 
-    /// Nothing the API can reach: an empty layout left behind (zot keeps one until garbage collection).
+    /// Nothing the API can reach: the empty layout a move leaves (no API call removes a repository).
     pub(super) fn is_empty(&self) -> bool {
         self.tags.is_empty() && self.manifests.is_empty()
     }

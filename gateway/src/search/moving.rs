@@ -46,7 +46,7 @@ pub(super) async fn fan_out(
     page["limit"] = json!(0);
     whole.args.insert("requestedPage".into(), page);
     let members: Vec<usize> = (0..gw.members.len()).collect();
-    let mut gathered = match gather(gw, client, parts, (plan, "window"), &members, |_| {
+    let mut gathered = match gather(gw, client, parts, (plan, "migration"), &members, |_| {
         whole.clone()
     })
     .await
