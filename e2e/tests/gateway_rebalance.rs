@@ -6,6 +6,9 @@
 //! bookmarks are each node's own metadata, which the Distribution API can
 //! neither read nor write: a moved repository starts them afresh on its
 //! owner (deploy/README.md says so), so they are not compared here.
+//!
+//! Clients keep going meanwhile: skopeo pulls the image being moved through
+//! every run, killed or not, and pushes and pulls new images during the last.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +18,7 @@ use anyhow::{ensure, Context, Result};
 use flotilla_e2e::layout::seeded_bytes;
 use flotilla_e2e::oracle::{Case, Key, Oracle};
 use flotilla_e2e::rebalance::{self, Rebalance};
-use flotilla_e2e::search_fixture::{empty_node, ADMIN, DEV};
+use flotilla_e2e::search_fixture::{empty_node, Gql, ADMIN, DEV};
 use flotilla_e2e::{Gateway, Layout, Node, Skopeo};
 use serde_json::{json, Value};
 
@@ -136,6 +139,19 @@ fn ensure_settled(
                 );
             }
         }
+        // Its search lists only the repositories it owns.
+        let listed = Gql::new(http).data("{RepoListWithNewestImage {Results {Name}}}")?;
+        for name in listed["RepoListWithNewestImage"]["Results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["Name"].as_str())
+        {
+            ensure!(
+                ring.owner(name) == i,
+                "member {i}'s search lists {name}, which it does not own"
+            );
+        }
         rebalance::ensure_blobs_hash_to_names(&member.root_dir())?;
     }
     Ok(())
@@ -176,7 +192,33 @@ fn keep_pushing_and_pulling(oracle: &Oracle, stop: &AtomicBool) -> Result<usize>
 /// Kills `rebalance --apply`, slowed down, at several instants, checking the
 /// oracle after each kill; then lets one run finish while skopeo keeps
 /// pushing and pulling; the plan is then empty.
-fn rebalance_through_kills(oracle: &Oracle, cases: &[Case], run: &Rebalance) -> Result<Value> {
+fn rebalance_through_kills(
+    oracle: &Oracle,
+    cases: &[Case],
+    run: &Rebalance,
+    big: &str,
+) -> Result<Value> {
+    let stop = AtomicBool::new(false);
+    let (pulls, moved) = std::thread::scope(|scope| {
+        let pulls = scope.spawn(|| keep_pulling(oracle, big, &stop));
+        let moved = kill_then_finish(oracle, cases, run);
+        stop.store(true, Ordering::Relaxed);
+        (
+            pulls
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the puller panicked"))),
+            moved,
+        )
+    });
+    let plan = moved?;
+    let pulls = pulls?;
+    ensure!(pulls >= 2, "only {pulls} pulls of the moving image ran");
+    Ok(plan)
+}
+
+/// The killed runs, each followed by the oracle, then the run to the end
+/// with skopeo pushing and pulling alongside; the plan after it.
+fn kill_then_finish(oracle: &Oracle, cases: &[Case], run: &Rebalance) -> Result<Value> {
     let slow = ["--max-rate", "1MiB", "--concurrency", "2"];
     let mut kills = 0;
     for ms in [300, 700, 1200, 2000] {
@@ -211,9 +253,34 @@ fn rebalance_through_kills(oracle: &Oracle, cases: &[Case], run: &Rebalance) -> 
     Ok(plan)
 }
 
+/// skopeo pulls the moving image through the gateway again and again
+/// until `stop`, through every killed run and the last one, each pull the
+/// same image as the single node's.
+fn keep_pulling(oracle: &Oracle, repo: &str, stop: &AtomicBool) -> Result<usize> {
+    let skopeo = Skopeo::as_user(ADMIN.0, ADMIN.1)?;
+    let work = tempfile::tempdir()?;
+    let reference = work.path().join("single");
+    skopeo.copy(
+        &oracle.single.image(&format!("{repo}:v1")),
+        &flotilla_e2e::oci_ref(&reference, "v1"),
+    )?;
+    let reference = Layout::open(&reference)?;
+    let image = oracle.fleets[0].gateway.image(&format!("{repo}:v1"));
+    let mut round = 0;
+    while !stop.load(Ordering::Relaxed) || round < 2 {
+        let pulled = work.path().join(format!("pull-{round}"));
+        skopeo
+            .pull_same_image(&image, &pulled, "v1", &reference)
+            .with_context(|| format!("pull {round} of {image}"))?;
+        std::fs::remove_dir_all(&pulled)?;
+        round += 1;
+    }
+    Ok(round)
+}
+
 /// Pushes an image with one 6 MiB layer, to the single node and through the
 /// fleet's gateway, into a repository the change moves (so a slowed
-/// rebalance is killed mid-blob); returns the repository.
+/// rebalance is killed mid-blob).
 fn push_big_moving_image(
     oracle: &Oracle,
     before: &[String],
@@ -283,15 +350,15 @@ fn open_window(
     cases: &[Case],
     (before, after): (&[String], &[String]),
     work: &std::path::Path,
-) -> Result<(flotilla_e2e::gateway::GatewayBuilder, Rebalance)> {
-    push_big_moving_image(oracle, before, after, work)?;
+) -> Result<(flotilla_e2e::gateway::GatewayBuilder, Rebalance, String)> {
+    let big = push_big_moving_image(oracle, before, after, work)?;
     let window = config(after, Some(before));
     oracle.fleets[0]
         .gateway
         .reload_in_force(&window.config().to_string())?;
     ensure_one_registry(oracle, cases, "the window open, nothing moved")?;
     let run = Rebalance::new(&window.config())?.as_user(ADMIN.0, ADMIN.1);
-    Ok((window, run))
+    Ok((window, run, big))
 }
 
 /// Closes the window on `after` and checks the oracle; the settled config.
@@ -318,7 +385,7 @@ fn three_members_grow_to_four_and_the_fleet_answers_as_one_registry_throughout()
     oracle.fleets[0].members.push(empty_node()?);
     let after = member_names(&oracle);
     let work = tempfile::tempdir()?;
-    let (window, run) = open_window(&mut oracle, &cases, (&before, &after), work.path())?;
+    let (window, run, big) = open_window(&mut oracle, &cases, (&before, &after), work.path())?;
     let plan = run.plan()?;
     // Rendezvous moves exactly the repositories the new member wins, about a quarter.
     let (old_ring, new_ring) = (config(&before, None).ring()?, window.ring()?);
@@ -367,10 +434,12 @@ fn three_members_grow_to_four_and_the_fleet_answers_as_one_registry_throughout()
         "rendezvous moves {at_scale} of 20,000 names"
     );
 
-    rebalance_through_kills(&oracle, &cases, &run)?;
+    rebalance_through_kills(&oracle, &cases, &run, &big)?;
     ensure_one_registry(&oracle, &cases, "rebalanced, the window still open")?;
-    let settled = close_window(&mut oracle, &cases, &after)?;
-    ensure_settled(&oracle.fleets[0].members, &settled, &oracle)
+    let settled = config(&after, None);
+    ensure_settled(&oracle.fleets[0].members, &settled, &oracle)?;
+    close_window(&mut oracle, &cases, &after)?;
+    Ok(())
 }
 
 #[test]
@@ -382,7 +451,7 @@ fn four_members_shrink_to_three_and_the_leaving_member_is_emptied() -> Result<()
     let before = member_names(&oracle);
     let after = before[..3].to_vec();
     let work = tempfile::tempdir()?;
-    let (_, run) = open_window(&mut oracle, &cases, (&before, &after), work.path())?;
+    let (_, run, big) = open_window(&mut oracle, &cases, (&before, &after), work.path())?;
     let plan = run.plan()?;
     let leaving = &before[3];
     ensure!(
@@ -393,8 +462,11 @@ fn four_members_shrink_to_three_and_the_leaving_member_is_emptied() -> Result<()
             .all(|m| &m["from"] == leaving),
         "only the leaving member's repositories move: {plan}"
     );
-    rebalance_through_kills(&oracle, &cases, &run)?;
-    let settled = close_window(&mut oracle, &cases, &after)?;
+    rebalance_through_kills(&oracle, &cases, &run, &big)?;
+    let settled = config(&after, None);
+    let kept = &oracle.fleets[0].members[..3];
+    ensure_settled(kept, &settled, &oracle)?;
+    close_window(&mut oracle, &cases, &after)?;
     let leaving = oracle.fleets[0].members.pop().context("four members")?;
     let left = leaving.http().as_user(ADMIN.0, ADMIN.1);
     for repo in rebalance::catalog(&left)? {
@@ -403,7 +475,7 @@ fn four_members_shrink_to_three_and_the_leaving_member_is_emptied() -> Result<()
             "{repo} still has tags on the member that left"
         );
     }
-    ensure_settled(&oracle.fleets[0].members, &settled, &oracle)
+    Ok(())
 }
 
 #[test]

@@ -8,6 +8,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 
 use crate::api::extensions::Extensions;
 use crate::api::{self, Node};
@@ -87,7 +88,7 @@ impl Server {
                     let node = node.clone();
                     let entry = Entry::of(&req);
                     async move {
-                        let resp = api::handle(node, req).await;
+                        let resp = run_to_completion(node, req).await;
                         Ok::<_, std::convert::Infallible>(entry.respond(resp, None))
                     }
                 });
@@ -121,6 +122,27 @@ impl Server {
 
 /// Removes upload sessions idle for `expiry`, checking a few times per expiry
 /// (at most every five minutes) so one is gone soon after it expires.
+/// Answers `req`. A write runs on its own task: hyper drops a request's
+/// future when its client goes away, and a write dropped between its storage
+/// change and its metadata update (a manifest deleted, its tags still listed
+/// by search) would leave the two disagreeing. zot's handlers, too, run to
+/// the end whatever the client does.
+async fn run_to_completion(node: Arc<Node>, req: api::Request) -> api::Response {
+    if matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+        return api::handle(node, req).await;
+    }
+    let task = tokio::spawn(api::handle(node, req).instrument(tracing::Span::current()));
+    match task.await {
+        Ok(resp) => resp,
+        Err(err) => {
+            tracing::error!(error = %err, "request handler failed");
+            api::response::error(crate::error::NodeError::Status(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+            ))
+        }
+    }
+}
+
 fn spawn_upload_sweeper(node: Arc<Node>, expiry: Duration) -> tokio::task::JoinHandle<()> {
     let period = (expiry / 4).clamp(Duration::from_millis(250), Duration::from_secs(300));
     tokio::spawn(async move {
