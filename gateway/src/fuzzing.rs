@@ -15,7 +15,7 @@ use crate::placement::Ring;
 use crate::search::deep;
 use crate::search::merge::{self, FanOut, Part};
 use crate::search::plan::{self, Strategy};
-use crate::search::{limits, render};
+use crate::search::{limits, render, shape};
 
 /// One member's catalog body as the merge reads it.
 pub fn member_catalog(body: &[u8]) -> Result<Vec<String>, serde_json::Error> {
@@ -139,8 +139,11 @@ pub fn merge(field: &Selected, answers: Vec<Value>) -> Option<Merged> {
         return None;
     };
     let plan = rewrite(field, kind)?;
+    // As `ask` does: an answer that does not fit the schema is that member's
+    // error and never reaches the merge.
     let parts: Vec<Part> = answers
         .into_iter()
+        .filter(|value| shape::check(&SEARCH, &plan.rewritten, value).is_ok())
         .enumerate()
         .map(|(member, value)| Part { member, value })
         .collect();

@@ -80,6 +80,7 @@ pub(crate) async fn authority(
         }
     };
     let (on_owner, on_previous) = join(tags(on_owner), tags(on_previous)).await;
+    let on_owner: std::collections::HashSet<String> = on_owner.into_iter().collect();
     if on_previous.iter().all(|t| on_owner.contains(t)) {
         owner
     } else {
