@@ -136,65 +136,47 @@ impl Fleet {
 
     /// Every repository of member `index`, following its `Link` pages.
     pub(super) async fn catalog(&self, index: usize) -> Answer<Vec<String>> {
-        #[derive(Deserialize)]
-        struct Catalog {
-            #[serde(default)]
-            repositories: Option<Vec<String>>,
-        }
-        let mut names = Vec::new();
-        let mut path = "/v2/_catalog".to_owned();
-        for _ in 0..PAGES {
-            let resp = self.call(index, Method::GET, &path, &[]).await?;
-            if resp.status() != StatusCode::OK {
-                return Err(self.unexpected(index, "catalog", resp).await);
-            }
-            let next = catalog::next_link(resp.headers(), self.name(index), "/v2/_catalog")?;
-            let page: Catalog = serde_json::from_slice(&self.read(index, resp).await?)
-                .map_err(|e| format!("catalog of {}: {e}", self.name(index)))?;
-            let page = page.repositories.unwrap_or_default();
-            let advanced = page.last().is_some_and(|l| names.last() != Some(l));
-            names.extend(page);
-            match next {
-                Some(next) if advanced => path = next,
-                _ => return Ok(names),
-            }
-        }
-        Err(format!(
-            "catalog of {}: more than {PAGES} pages",
-            self.name(index)
-        ))
+        self.list(index, "/v2/_catalog", "repositories")
+            .await?
+            .ok_or_else(|| format!("catalog of {}: 404 Not Found", self.name(index)))
     }
 
     /// The tags of `repo` on member `index`; `None` when it does not hold the repository.
     pub(super) async fn tags(&self, index: usize, repo: &str) -> Answer<Option<Vec<String>>> {
-        #[derive(Deserialize)]
-        struct Tags {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
-        let base = format!("/v2/{repo}/tags/list");
-        let mut path = base.clone();
-        let mut tags = Vec::new();
+        self.list(index, &format!("/v2/{repo}/tags/list"), "tags")
+            .await
+    }
+
+    /// The names under `key` of the paged list at `base` (the catalog, a tag
+    /// list), following `Link` while it advances; `None` on `404`.
+    async fn list(&self, index: usize, base: &str, key: &str) -> Answer<Option<Vec<String>>> {
+        let mut path = base.to_owned();
+        let mut names: Vec<String> = Vec::new();
         for _ in 0..PAGES {
             let resp = self.call(index, Method::GET, &path, &[]).await?;
             match resp.status() {
                 StatusCode::OK => {}
                 StatusCode::NOT_FOUND => return Ok(None),
-                _ => return Err(self.unexpected(index, "tag list", resp).await),
+                _ => return Err(self.unexpected(index, base, resp).await),
             }
-            let next = catalog::next_link(resp.headers(), self.name(index), &base)?;
-            let page: Tags = serde_json::from_slice(&self.read(index, resp).await?)
-                .map_err(|e| format!("tags of {repo} on {}: {e}", self.name(index)))?;
-            let page = page.tags.unwrap_or_default();
-            let advanced = page.last().is_some_and(|l| tags.last() != Some(l));
-            tags.extend(page);
+            let next = catalog::next_link(resp.headers(), self.name(index), base)?;
+            let mut page: serde_json::Value =
+                serde_json::from_slice(&self.read(index, resp).await?)
+                    .map_err(|e| format!("{base} on {}: {e}", self.name(index)))?;
+            let page: Vec<String> = match page.get_mut(key).map(serde_json::Value::take) {
+                None | Some(serde_json::Value::Null) => Vec::new(),
+                Some(list) => serde_json::from_value(list)
+                    .map_err(|e| format!("{base} on {}: `{key}`: {e}", self.name(index)))?,
+            };
+            let advanced = page.last().is_some_and(|l| names.last() != Some(l));
+            names.extend(page);
             match next {
                 Some(next) if advanced => path = next,
-                _ => return Ok(Some(tags)),
+                _ => return Ok(Some(names)),
             }
         }
         Err(format!(
-            "tags of {repo} on {}: more than {PAGES} pages",
+            "{base} on {}: more than {PAGES} pages",
             self.name(index)
         ))
     }
