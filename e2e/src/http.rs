@@ -12,6 +12,16 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json, \
     application/vnd.docker.distribution.manifest.list.v2+json";
 
+/// The tests' HTTP client: bounded, and never following a redirect (what a
+/// registry redirects to is part of what a test checks).
+pub fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a reqwest client with a timeout always builds")
+}
+
 /// A registry's base URL plus, optionally, the basic credentials to send.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -23,11 +33,7 @@ pub struct Registry {
 impl Registry {
     /// `base` is `http://host:port`, without a trailing slash.
     pub fn new(base: &str) -> Self {
-        let client = Client::builder()
-            .timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a reqwest client with a timeout always builds");
+        let client = client();
         Self {
             base: base.trim_end_matches('/').to_owned(),
             client,

@@ -28,6 +28,8 @@
 //! - [`search_fixture`]: a realistic registry for the search extension, and what zot would answer about it.
 //! - [`quickstart`]: `scripts/quickstart` as a newcomer runs it ([`quickstart::Quickstart`]).
 //! - [`rebalance`]: `flotilla-gateway rebalance` run, killed and resumed; the checks that nothing was lost.
+//! - [`redis`]: a real `redis-server` on loopback, the gateways' shared session store.
+//! - [`ui_session`]: zot's web UI as a client: login, cookie-carried requests, logout.
 //! - [`oracle`]: the same registry in one node and spread over fleets behind a gateway, asked alike ([`oracle::Oracle`]).
 
 #![forbid(unsafe_code)]
@@ -51,9 +53,11 @@ pub mod pki;
 pub mod process;
 pub mod quickstart;
 pub mod rebalance;
+pub mod redis;
 pub mod search_fixture;
 mod settings;
 pub mod tls_node;
+pub mod ui_session;
 
 pub use auth::Users;
 pub use clients::oras::{Oras, Push};

@@ -66,8 +66,46 @@ pub struct HttpConfig {
     pub tls: Option<TlsConfig>,
     /// zot keys accepted for compatibility; authentication is each member's.
     pub realm: Option<String>,
-    pub auth: Option<serde_json::Value>,
+    /// zot's `http.auth`: members check credentials; the gateway reads the
+    /// keys of UI login sessions, which it holds itself (`session`).
+    pub auth: Option<AuthConfig>,
     pub access_control: Option<serde_json::Value>,
+    /// Flotilla's own: the load balancers (addresses or networks, `10.0.0.0/8`)
+    /// whose `X-Forwarded-Proto: https` marks a client's connection as TLS,
+    /// so its session cookie is `Secure`. Nobody by default.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// zot's `http.auth`, as the gateway reads it. Members authenticate; the
+/// gateway only terminates UI logins, so it acts on the session keys alone
+/// and accepts the rest (`htpasswd`, `ldap`, …) so a member's file can be reused.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AuthConfig {
+    /// zot's JSON file of `hashKey` and `encryptKey` (Flotilla adds
+    /// `previous`: earlier pairs, still opened, never sealed with). Every
+    /// gateway with the same file accepts the same sessions.
+    pub session_keys_file: Option<std::path::PathBuf>,
+    /// `{"name": "redis", "url": "redis://…", "keyprefix": "zotsession"}`:
+    /// sessions live in a shared Redis, so a logout ends them on every gateway.
+    pub session_driver: Option<SessionDriver>,
+    /// Session cookies are `Secure` even on plain HTTP (zot's key).
+    pub secure_session: Option<bool>,
+    /// Every other zot key: each member's business.
+    #[serde(flatten)]
+    pub members: serde_json::Map<String, serde_json::Value>,
+}
+
+/// zot's `http.auth.sessionDriver`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionDriver {
+    /// `redis`, or `local` (the default: sealed cookies).
+    pub name: String,
+    pub url: Option<String>,
+    /// zot's spelling; default `zotsession`.
+    #[serde(alias = "keyPrefix")]
+    pub keyprefix: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -79,6 +117,7 @@ impl Default for HttpConfig {
             realm: None,
             auth: None,
             access_control: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -349,6 +388,7 @@ impl Config {
             }
         }
         self.log.validate()?;
+        self.validate_sessions()?;
         let t = &self.timeouts;
         if [
             t.connect,
@@ -394,6 +434,46 @@ impl Config {
             });
         }
         Ok(self)
+    }
+
+    /// The session store: keys in a file, or a Redis; zot refuses both at once.
+    fn validate_sessions(&self) -> Result<(), ConfigError> {
+        let Some(auth) = &self.http.auth else {
+            return Ok(());
+        };
+        match &auth.session_driver {
+            None => Ok(()),
+            Some(d) if d.name == "local" => Ok(()),
+            Some(d) if d.name == "redis" => {
+                if auth.session_keys_file.is_some() {
+                    return Err(ConfigError::Invalid {
+                        key: "http.auth.sessionDriver",
+                        message: "the redis session driver cannot be combined with http.auth.sessionKeysFile (as in zot): sessions live in Redis, sealed by a secret only the cookie holds".into(),
+                    });
+                }
+                match d.url.as_deref().map(redis::Client::open) {
+                    Some(Ok(_)) => Ok(()),
+                    _ => Err(ConfigError::Invalid {
+                        key: "http.auth.sessionDriver.url",
+                        message: "needs a redis:// or rediss:// URL".into(),
+                    }),
+                }
+            }
+            Some(d) => Err(ConfigError::Invalid {
+                key: "http.auth.sessionDriver.name",
+                message: format!("{:?} is not supported: use \"redis\" or \"local\"", d.name),
+            }),
+        }
+    }
+
+    /// `extensions.ui.directory`: the built UI the gateway serves itself.
+    /// Without it, UI paths go to a member (zot members serve zui).
+    pub fn ui_directory(&self) -> Option<std::path::PathBuf> {
+        let ui = self.extensions.as_ref()?.get("ui")?;
+        if ui.get("enable") == Some(&serde_json::Value::Bool(false)) {
+            return None;
+        }
+        ui.get("directory")?.as_str().map(Into::into)
     }
 
     /// Every file the config names can be read: the TLS material, the

@@ -31,13 +31,20 @@ pub(crate) async fn handle(
     // around the gateway's own work, not around each chunk of a streamed body
     // (as tower-http's TraceLayer would: 18% more CPU per GiB pulled).
     let span = access_log::span(&req);
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let route = route::classify(&parts);
-    let req = Request::from_parts(parts, body);
     let class = route.class();
-    let (resp, member) = execute(gw, route, client, req)
-        .instrument(span.clone())
-        .await;
+    let (resp, member) = async {
+        let exchange = match crate::session::inbound(gw, client, &route, &mut parts).await {
+            Ok(exchange) => exchange,
+            Err(err) => return (Err(err), String::new()),
+        };
+        let req = Request::from_parts(parts, body);
+        let (resp, member) = execute(gw, route, client, req).await;
+        (exchange.outbound(gw, resp).await, member)
+    }
+    .instrument(span.clone())
+    .await;
     let resp = span.in_scope(|| resp.unwrap_or_else(|err| response::error(&err)));
     gw.metrics
         .observe(class, &member, resp.status().as_u16(), started.elapsed());
@@ -77,10 +84,32 @@ async fn execute(
             crate::search::engine::handle(gw, client, req).await,
             "*".into(),
         ),
-        Route::UserPrefs { repo: None } | Route::AnyMember { .. } => match gw.members.pick() {
-            Ok(index) => proxy::forward(gw, index, client, req).await,
-            Err(err) => (Err(err), String::new()),
+        Route::Logout => {
+            let (parts, _) = req.into_parts();
+            (crate::session::logout(gw, &parts).await, String::new())
+        }
+        Route::Ui => match &gw.ui {
+            Some(files) => {
+                let answer = files.serve(req.method(), req.uri().path(), req.headers());
+                (Ok(answer.await), String::new())
+            }
+            None => any_member(gw, client, req).await,
         },
+        Route::UserPrefs { repo: None } | Route::AnyMember { .. } => {
+            any_member(gw, client, req).await
+        }
+    }
+}
+
+/// Proxy-once to any healthy member: what every member answers alike.
+async fn any_member(
+    gw: &Gateway,
+    client: &Client,
+    req: Request<Incoming>,
+) -> (Result<Response<Body>, GatewayError>, String) {
+    match gw.members.pick() {
+        Ok(index) => proxy::forward(gw, index, client, req).await,
+        Err(err) => (Err(err), String::new()),
     }
 }
 

@@ -48,6 +48,13 @@ pub enum GatewayError {
     /// The gateway's memory budget for merges is held by other requests.
     #[error("the gateway's merge budget (limits.mergeBudgetBytes, {limit} bytes) is in use by other requests")]
     MergeBudget { limit: usize },
+    /// A UI login (Basic credentials with zui's header) on a gateway that
+    /// has no way to keep a session every gateway can open.
+    #[error("UI logins are off on this gateway: set http.auth.sessionKeysFile or a redis http.auth.sessionDriver in its config")]
+    SessionsOff,
+    /// The shared session store (Redis) did not answer.
+    #[error("the session store is unavailable: {reason}")]
+    SessionStore { reason: String },
     /// Several members failed one fan-out (each one that had not finished
     /// when its deadline passed, say); the answer names every one.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
@@ -79,9 +86,11 @@ impl GatewayError {
 
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            Self::MemberUnavailable { .. } | Self::NoMember | Self::MergeBudget { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::MemberUnavailable { .. }
+            | Self::NoMember
+            | Self::MergeBudget { .. }
+            | Self::SessionStore { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SessionsOff => StatusCode::NOT_IMPLEMENTED,
             Self::Members(all) => all
                 .first()
                 .map_or(StatusCode::SERVICE_UNAVAILABLE, Self::status),
@@ -133,6 +142,8 @@ impl GatewayError {
             Self::NoSearch { .. } => ("UNSUPPORTED", "registry member has no search extension"),
             Self::MergeBudget { .. } => ("UNAVAILABLE", "gateway merge budget exhausted"),
             Self::Loop => ("LOOP_DETECTED", "request loop detected"),
+            Self::SessionsOff => ("UNSUPPORTED", "UI login is not configured"),
+            Self::SessionStore { .. } => ("UNAVAILABLE", "session store unavailable"),
         };
         let mut detail = BTreeMap::new();
         detail.insert("description", self.to_string());

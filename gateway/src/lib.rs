@@ -19,6 +19,7 @@
 //! - `catalog`: the fanned-out, merged `/v2/_catalog`.
 //! - `mount`: cross-member blob mounts.
 //! - `search`: the GraphQL engine: plan each root field, fan out, merge by schema path.
+//! - `session`: zot's UI login terminated at the gateway: its own session cookies, turned into the user's credentials towards members.
 //! - `window`: the migration window: repositories found on their previous owner while a change of members settles.
 //! - `proxy`: proxy-once; header hygiene both ways, `Location` rewriting.
 //! - `state`: what every request shares: config, ring, members, metrics, schema, merge budget.
@@ -58,6 +59,7 @@ pub mod route;
 mod schema;
 mod search;
 mod server;
+mod session;
 mod state;
 mod window;
 

@@ -9,7 +9,7 @@ use prometheus_client::registry::Registry;
 
 /// Every route class a request is labelled with; a fixed set keeps the
 /// label's cardinality bounded whatever clients send.
-pub(crate) const CLASSES: [&str; 11] = [
+pub(crate) const CLASSES: [&str; 12] = [
     "manifest",
     "blob",
     "upload",
@@ -21,6 +21,7 @@ pub(crate) const CLASSES: [&str; 11] = [
     "base",
     "other",
     "own",
+    "ui",
 ];
 
 /// Latency buckets in seconds, 1ms to 60s: a cached manifest answers in

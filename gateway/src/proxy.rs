@@ -1,8 +1,9 @@
 //! Proxy-once: one request to one member, bodies streamed both ways, headers made right for each side.
 //!
 //! Towards the member: hop-by-hop headers and `X-Zot-Cluster-Hop-Count` are
-//! dropped, `X-Forwarded-*` added, credentials and cookies passed unchanged.
-//! Towards the client: hop-by-hop headers dropped, and an absolute `Location`
+//! dropped, `X-Forwarded-*` added, credentials and cookies passed unchanged
+//! (but for the gateway's own session cookies, which `session` takes off).
+//! Towards the client: hop-by-hop headers and members' `Set-Cookie` dropped, and an absolute `Location`
 //! naming a member rewritten to the gateway's own origin. Redirects are
 //! passed to the client, never followed.
 
@@ -188,6 +189,9 @@ fn client_head(
 ) -> http::response::Parts {
     let mut headers = HeaderMap::with_capacity(parts.headers.len());
     copy_end_to_end(&parts.headers, &mut headers);
+    // A member's session means nothing to the others: UI sessions are the
+    // gateway's own (`session`).
+    headers.remove(header::SET_COOKIE);
     if let (Some(host), Some(location)) = (&origin.host, headers.get(header::LOCATION)) {
         if let Some(rewritten) = rewrite_location(members, location, &origin.scheme, host) {
             headers.insert(header::LOCATION, rewritten);

@@ -12,7 +12,13 @@
 //! | `/v2/_catalog` | `Catalog` | fan-out to every member, merge, page as zot |
 //! | `/v2/_zot/ext/search` | `Search` | the GraphQL engine: each root field planned (`search::plan`) |
 //! | `/v2/_zot/ext/userprefs?repo=R` | `UserPrefs` | proxy-once to `owner(R)` |
+//! | `/zot/auth/logout` | `Logout` | the gateway ends its own UI session (`session`) |
+//! | `GET`/`HEAD` of any other path outside `/v2/` and `/zot/` | `Ui` | the UI's files from `extensions.ui.directory`; without it, any healthy member (zot members serve zui) |
 //! | `/v2/`, `/v2/_oci/ext/discover`, `/v2/_zot/ext/mgmt`, anything else | `AnyMember` | any healthy member |
+//!
+//! Before any strategy runs, `session` turns a UI session into the user's
+//! credentials; a `GET /v2/` with Basic credentials and zui's header is a UI
+//! login, whose cookies the gateway sets once a member has accepted them.
 
 use http::request::Parts;
 use http::Method;
@@ -59,6 +65,8 @@ pub enum Route {
     UserPrefs {
         repo: Option<String>,
     },
+    Logout,
+    Ui,
     AnyMember {
         class: &'static str,
     },
@@ -76,6 +84,8 @@ impl Route {
             Self::Catalog => "catalog",
             Self::Search => "search",
             Self::UserPrefs { .. } => "userprefs",
+            Self::Logout => "own",
+            Self::Ui => "ui",
         }
     }
 }
@@ -105,7 +115,11 @@ pub fn classify(parts: &Parts) -> Route {
             let repo = query_value(parts.uri.query(), "repo");
             return Route::UserPrefs { repo };
         }
+        "/zot/auth/logout" => return Route::Logout,
         _ => {}
+    }
+    if flotilla_serve::ui::UiFiles::serves(&parts.method, path) {
+        return Route::Ui;
     }
     match flotilla_protocol::route::classify(path) {
         NodeRoute::Catalog => Route::Catalog,
@@ -247,6 +261,16 @@ mod tests {
             }
         );
         assert_eq!(get("/readyz"), Route::Own(Own::Readyz));
+        assert_eq!(get("/"), Route::Ui);
+        assert_eq!(get("/explore?filter=x"), Route::Ui);
+        assert_eq!(
+            classify(&parts(Method::POST, "/zot/auth/logout")),
+            Route::Logout
+        );
+        assert_eq!(
+            get("/zot/auth/login?provider=github"),
+            Route::AnyMember { class: "other" }
+        );
         assert_eq!(get("/metrics"), Route::Own(Own::Metrics));
         assert_eq!(
             get("/v2/../x/manifests/v1"),

@@ -29,6 +29,9 @@ pub fn build(config: Config) -> anyhow::Result<Server> {
     config.check_files()?;
     let tls = flotilla_serve::tls::acceptor(config.http.tls.as_ref())?;
     let gateway = Arc::new(Gateway::new(config)?);
+    if let Some(warning) = gateway.sessions.warning() {
+        tracing::warn!("{warning}");
+    }
     Ok(Server { gateway, tls })
 }
 

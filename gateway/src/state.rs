@@ -1,4 +1,4 @@
-//! What every request shares: the config, the placement ring, the members and their health, metrics, the search schema, the merge budget.
+//! What every request shares: the config, the placement ring, the members and their health, metrics, the search schema, the merge budget, UI sessions and files.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -9,6 +9,8 @@ use crate::members::Members;
 use crate::metrics::Metrics;
 use crate::placement::{Owners, Ring};
 use crate::schema::HeldSchema;
+use crate::session::Sessions;
+use flotilla_serve::ui::UiFiles;
 
 /// Everything shared by all requests. Immutable but for health and draining;
 /// a config reload builds a new one ([`Gateway::reloaded`]) for the requests
@@ -31,6 +33,10 @@ pub(crate) struct Gateway {
     /// What all merges together may buffer (`limits.mergeBudgetBytes`);
     /// kept across reloads that leave its size alone.
     pub(crate) budget: Arc<Budget>,
+    /// UI login sessions: sealed under the keys file, or in a shared Redis.
+    pub(crate) sessions: Sessions,
+    /// `extensions.ui.directory`, served by the gateway itself.
+    pub(crate) ui: Option<UiFiles>,
 }
 
 impl Gateway {
@@ -45,6 +51,8 @@ impl Gateway {
         Ok(Self {
             budget,
             previous: Previous::of(&config),
+            sessions: Sessions::new(&config, None)?,
+            ui: ui_files(&config)?,
             config,
             ring,
             members,
@@ -75,6 +83,8 @@ impl Gateway {
         Ok(Self {
             budget,
             previous: Previous::of(&config),
+            sessions: Sessions::new(&config, Some(&self.sessions))?,
+            ui: ui_files(&config)?,
             config,
             ring,
             members: Arc::new(members),
@@ -83,6 +93,13 @@ impl Gateway {
             schema: self.schema.clone(),
         })
     }
+}
+
+fn ui_files(config: &Config) -> anyhow::Result<Option<UiFiles>> {
+    config
+        .ui_directory()
+        .map(|dir| UiFiles::new(&dir))
+        .transpose()
 }
 
 /// Placement over `cluster.members`.

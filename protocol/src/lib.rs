@@ -14,6 +14,7 @@
 //! - [`graphql`]: zot's search schema as a model, and the GraphQL engine on it (cost bounds,
 //!   normalisation, projection, introspection, the HTTP transport) that both sides run.
 //! - [`search`]: zot's paging, sorting and ranking rules for search results.
+//! - [`session_cookie`]: the cookies of zot's UI login sessions, read and written as zot's Go server does.
 //! - [`config`]: the config keys zot defines for both binaries (`http.tls`, `log`), its ways of
 //!   writing ports and durations, and errors that name the key at fault.
 
@@ -28,3 +29,4 @@ pub mod oci_error;
 pub mod paging;
 pub mod route;
 pub mod search;
+pub mod session_cookie;

@@ -22,6 +22,8 @@ pub enum Route {
     UserPrefs,
     /// `/v2/_zot/ext/mgmt`: the configuration zot's UI reads.
     Mgmt,
+    /// `/zot/auth/logout`: ends a UI login session (outside `/v2`, as in zot).
+    Logout,
     /// `/v2/<name>/tags/list`.
     Tags { name: String },
     /// `/v2/<name>/manifests/<reference>`.
@@ -101,6 +103,7 @@ pub fn classify(path: &str) -> Route {
         "/v2/_zot/ext/search" => return Route::Search,
         "/v2/_zot/ext/userprefs" => return Route::UserPrefs,
         "/v2/_zot/ext/mgmt" => return Route::Mgmt,
+        "/zot/auth/logout" => return Route::Logout,
         _ => {}
     }
     let Some(rest) = path.strip_prefix("/v2/") else {
@@ -215,6 +218,9 @@ mod tests {
         assert_eq!(classify("/v2/_zot/ext/search"), Route::Search);
         assert_eq!(classify("/v2/_zot/ext/userprefs"), Route::UserPrefs);
         assert_eq!(classify("/v2/_zot/ext/mgmt"), Route::Mgmt);
+        assert_eq!(classify("/zot/auth/logout"), Route::Logout);
+        assert_eq!(classify("/zot/auth/logout/"), Route::NotFound);
+        assert_eq!(classify("/v2/zot/auth/logout"), Route::NotFound);
         assert_eq!(classify("/readyz"), Route::Health);
         assert_eq!(classify("/v2/tags/list"), Route::NotFound);
         assert_eq!(classify("/v2/x/manifests/"), Route::NotFound);

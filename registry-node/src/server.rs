@@ -21,6 +21,10 @@ use flotilla_serve::access_log::{self, Entry};
 
 /// How long in-flight requests may run after shutdown is asked for.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+/// How often expired UI sessions are removed. Each is refused once expired
+/// whenever it is met, so this only bounds the files left behind; zot's
+/// cleaner runs every two hours.
+const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// A node ready to serve: its files read, storage open, metadata loaded.
 pub struct Server {
@@ -73,6 +77,10 @@ impl Server {
         } = self;
         let flusher = node.meta.as_ref().map(Meta::spawn_flusher);
         let sweeper = spawn_upload_sweeper(node.clone(), upload_expiry);
+        let session_sweeper = node
+            .access
+            .ui_sessions()
+            .then(|| spawn_session_sweeper(node.clone()));
         let make_service = |_peer| {
             let node = node.clone();
             let service = ServiceBuilder::new()
@@ -109,6 +117,9 @@ impl Server {
         )
         .await;
         sweeper.abort();
+        if let Some(session_sweeper) = session_sweeper {
+            session_sweeper.abort();
+        }
         if let Some(meta) = &node.meta {
             // Pull counts still in memory are written before the node exits.
             if let Some(flusher) = flusher {
@@ -120,8 +131,6 @@ impl Server {
     }
 }
 
-/// Removes upload sessions idle for `expiry`, checking a few times per expiry
-/// (at most every five minutes) so one is gone soon after it expires.
 /// Answers `req`. A write runs on its own task: hyper drops a request's
 /// future when its client goes away, and a write dropped between its storage
 /// change and its metadata update (a manifest deleted, its tags still listed
@@ -143,6 +152,8 @@ async fn run_to_completion(node: Arc<Node>, req: api::Request) -> api::Response 
     }
 }
 
+/// Removes upload sessions idle for `expiry`, checking a few times per expiry
+/// (at most every five minutes) so one is gone soon after it expires.
 fn spawn_upload_sweeper(node: Arc<Node>, expiry: Duration) -> tokio::task::JoinHandle<()> {
     let period = (expiry / 4).clamp(Duration::from_millis(250), Duration::from_secs(300));
     tokio::spawn(async move {
@@ -153,6 +164,22 @@ fn spawn_upload_sweeper(node: Arc<Node>, expiry: Duration) -> tokio::task::JoinH
             let removed = node.store.sweep_uploads(expiry).await;
             if removed > 0 {
                 tracing::info!(removed, "removed upload sessions idle for storage.gcDelay");
+            }
+        }
+    })
+}
+
+/// Removes expired UI sessions at start, then every [`SESSION_SWEEP_EVERY`].
+fn spawn_session_sweeper(node: Arc<Node>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(SESSION_SWEEP_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match node.access.sweep_sessions().await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "removed expired UI sessions"),
+                Err(err) => tracing::warn!(%err, "could not remove expired UI sessions"),
             }
         }
     })
@@ -174,10 +201,17 @@ async fn build_node(config: &Config) -> anyhow::Result<Node> {
     } else {
         (store, None)
     };
+    let ui = config
+        .extensions
+        .as_ref()
+        .and_then(|e| e.ui_directory())
+        .map(flotilla_serve::ui::UiFiles::new)
+        .transpose()?;
     Ok(Node {
         store,
         access,
         meta,
         extensions: Extensions::from_config(config),
+        ui,
     })
 }

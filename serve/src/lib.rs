@@ -11,6 +11,7 @@
 //! - [`tls`]: rustls configurations from zot's `TLSConfig`, for listeners and for clients.
 //! - [`process`]: logging, binding with the one stdout line, one-line errors, shutdown signals.
 //! - [`access_log`]: request ids and the one access line per request.
+//! - [`ui`]: a directory of built web-UI files, served as zot serves its embedded UI.
 
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -20,3 +21,4 @@ pub mod clients;
 pub mod listener;
 pub mod process;
 pub mod tls;
+pub mod ui;

@@ -227,6 +227,7 @@ mod tests {
             access: f.access.clone(),
             meta: Some(f.meta.clone()),
             extensions: Extensions::from_config(config),
+            ui: None,
         }
     }
 

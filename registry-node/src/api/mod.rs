@@ -1,8 +1,9 @@
-//! The HTTP surface: authenticate, classify with the route table, authorize, then run the one handler for the route.
+//! The HTTP surface: classify with the route table, authenticate, authorize, then run the one handler for the route.
 //!
 //! # Layout
 //! - `mod.rs` (here): the dispatch on `flotilla_protocol::route` — one handler per route. Start here.
 //! - `base`: `/v2/`, health.
+//! - `logout`: `/zot/auth/logout`, the end of a UI session.
 //! - `extensions`: discover, mgmt, userprefs, and the CORS headers of zot's extension routes.
 //! - `search`: `/v2/_zot/ext/search`, the GraphQL endpoint.
 //! - `listing`: `/v2/_catalog` and `tags/list`, with zot's `n`/`last`/`Link` rules.
@@ -14,6 +15,7 @@ mod base;
 pub(crate) mod blobs;
 pub(crate) mod extensions;
 mod listing;
+mod logout;
 mod manifests;
 mod query;
 mod referrers;
@@ -34,6 +36,7 @@ use crate::error::{ErrorCode, NodeError, Result};
 use crate::meta::Meta;
 use crate::storage::{BodyError, Store};
 use extensions::Extensions;
+use flotilla_serve::ui::UiFiles;
 use response::Body;
 
 /// A client's request; its body fails if the client stalls (`timeouts.bodyStall`).
@@ -48,9 +51,12 @@ pub(crate) struct Node {
     /// The search extension's metadata; `None` when search is off.
     pub(crate) meta: Option<Arc<Meta>>,
     pub(crate) extensions: Extensions,
+    /// `extensions.ui.directory`: the UI's files, served at `/`.
+    pub(crate) ui: Option<flotilla_serve::ui::UiFiles>,
 }
 
-/// Answers one request. Never fails: every error becomes its wire form here.
+/// Answers one request. Never fails: every error becomes its wire form here,
+/// and the cookies authentication set go on whatever the answer is.
 pub(crate) async fn handle(node: Arc<Node>, req: Request) -> Response {
     match route::target(req.method(), req.uri()) {
         route::Target::Path => {}
@@ -64,30 +70,53 @@ pub(crate) async fn handle(node: Arc<Node>, req: Request) -> Response {
         }
     }
     let route = route::classify(req.uri().path());
-    match dispatch(&node, route, req).await {
-        Ok(resp) => resp,
-        Err(err) => response::error(err),
+    if let Some(resp) = before_authentication(&node, &route, &req).await {
+        return resp;
     }
+    let authenticated = node.access.authenticate(req.uri(), req.headers()).await;
+    let result = match authenticated.who {
+        Ok(who) => dispatch(&node, route, who, req).await,
+        Err(err) => Err(err),
+    };
+    let mut resp = result.unwrap_or_else(response::error);
+    authenticated.cookies.apply(&mut resp);
+    resp
 }
 
-async fn dispatch(node: &Node, route: Route, req: Request) -> Result<Response> {
+/// The answers zot gives before its authn middleware runs, if this request gets one.
+async fn before_authentication(node: &Node, route: &Route, req: &Request) -> Option<Response> {
     let ext = &node.extensions;
     let preflight = req.method() == Method::OPTIONS;
-    match route {
-        Route::Health => return Ok(base::health()),
-        Route::NotFound => return Ok(base::not_found()),
-        // Extensions that are off are not routed at all.
-        Route::Search | Route::Mgmt if !ext.search => return Ok(base::not_found()),
-        Route::UserPrefs if !ext.user_prefs => return Ok(base::not_found()),
+    Some(match route {
+        Route::Health => base::health(),
+        // zot's UI catch-all, registered last, outside authentication.
+        Route::NotFound => match &node.ui {
+            Some(ui) if UiFiles::serves(req.method(), req.uri().path()) => {
+                ui.serve(req.method(), req.uri().path(), req.headers())
+                    .await
+            }
+            _ => base::not_found(),
+        },
+        // Extensions that are off are not routed at all; nor is the logout
+        // without basic authentication.
+        Route::Search | Route::Mgmt if !ext.search => base::not_found(),
+        Route::UserPrefs if !ext.user_prefs => base::not_found(),
+        Route::Logout if !node.access.ui_sessions() => base::not_found(),
+        // zot mounts the logout outside its authenticated router.
+        Route::Logout => logout::logout(node, req)
+            .await
+            .unwrap_or_else(response::error),
         // zot's handlers answer OPTIONS (CORS preflight) at once, before auth;
         // its extension routers add their CORS headers.
-        Route::Search if preflight => return Ok(extensions::preflight(node, "GET,POST", false)),
-        Route::Mgmt if preflight => return Ok(extensions::preflight(node, "GET", true)),
-        Route::UserPrefs if preflight => return Ok(extensions::preflight(node, "PUT", true)),
-        _ if preflight => return Ok(response::empty(StatusCode::OK)),
-        _ => {}
-    }
-    let who = node.access.authenticate(req.uri(), req.headers()).await?;
+        Route::Search if preflight => extensions::preflight(node, "GET,POST", false),
+        Route::Mgmt if preflight => extensions::preflight(node, "GET", true),
+        Route::UserPrefs if preflight => extensions::preflight(node, "PUT", true),
+        _ if preflight => response::empty(StatusCode::OK),
+        _ => return None,
+    })
+}
+
+async fn dispatch(node: &Node, route: Route, who: Identity, req: Request) -> Result<Response> {
     let method = req.method().clone();
     match route {
         Route::Base => Ok(base::version(node, &req)),
@@ -151,7 +180,8 @@ async fn dispatch(node: &Node, route: Route, req: Request) -> Result<Response> {
             authorize(node, &who, &name, Action::Read, &req).await?;
             referrers::list(node, &name, &digest, &req).await
         }
-        Route::Health | Route::NotFound => Ok(base::not_found()),
+        // Answered before authentication.
+        Route::Health | Route::NotFound | Route::Logout => Ok(base::not_found()),
     }
 }
 

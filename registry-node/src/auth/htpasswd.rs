@@ -67,6 +67,11 @@ impl Htpasswd {
         })
     }
 
+    /// Is `user` in the file? A session outlives no user removed from it.
+    pub(crate) fn has_user(&self, user: &str) -> bool {
+        self.hashes.contains_key(user)
+    }
+
     /// Does `password` match `user`'s hash? Unknown users fail without running
     /// bcrypt, as in zot. `Err` only if the blocking task died.
     pub(crate) async fn verify(

@@ -1,10 +1,12 @@
-//! Who a caller is (Basic credentials against htpasswd) and what they may do (`accessControl`), as zot decides.
+//! Who a caller is (Basic credentials against htpasswd, or zui's login session) and what they may do (`accessControl`), as zot decides.
 //!
-//! - [`Access::authenticate`] is zot's authn middleware (`tryAuthnHandlers` in `pkg/api/authn.go`).
+//! - [`Access::authenticate`] is zot's authn middleware (`tryAuthnHandlers` in `pkg/api/authn.go`),
+//!   UI logins and session cookies included; [`Access::logout`] is zot's `Logout`.
 //! - [`Access::authorize`] is `DistSpecAuthzHandler` (`pkg/api/authz.go`) for one repository and action.
 //! - [`Access::can`] is `UserAccessControl.Can`, used to filter `_catalog`.
 //! - `policy` holds the policy rules, `glob` zot's repository globs, `htpasswd` the password
-//!   file, `request` the reading of credentials from headers.
+//!   file, `request` the reading of credentials from headers, `session` the
+//!   server side of UI sessions (their cookies are `flotilla_protocol::session_cookie`).
 //!
 //! zot only installs its authz middleware when `http.accessControl` exists: with
 //! htpasswd and no `accessControl`, every authenticated user may do everything
@@ -14,6 +16,9 @@ mod glob;
 mod htpasswd;
 mod policy;
 mod request;
+mod session;
+#[cfg(test)]
+mod session_tests;
 #[cfg(test)]
 mod tests;
 
@@ -21,13 +26,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode, Uri};
+use time::OffsetDateTime;
 
 use crate::config::{Config, ConfigError};
 use crate::error::{ErrorCode, NodeError};
+pub(crate) use cookie::SetCookies;
+use flotilla_protocol::session_cookie as cookie;
 pub(crate) use glob::RepoGlob;
 use htpasswd::Htpasswd;
 use policy::Policies;
 use request::{basic_credentials, from_ui, go_quote, Presented};
+use session::Sessions;
 
 /// A permission name of `accessControl`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +96,14 @@ impl Identity {
     }
 }
 
+/// What [`Access::authenticate`] decided, and the cookies the answer must
+/// carry whatever it turns out to be (a 401 included).
+#[derive(Debug)]
+pub(crate) struct Authenticated {
+    pub(crate) who: Result<Identity, NodeError>,
+    pub(crate) cookies: SetCookies,
+}
+
 /// Authentication and authorization for the node: built once from the config, cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct Access {
@@ -110,6 +127,11 @@ struct Inner {
     /// `basic realm=…` for `/v2/`: zot writes `http.realm` there raw, unquoted, even when empty.
     version_challenge: String,
     fail_delay: Duration,
+    /// UI login sessions, kept whenever basic authentication is on, as zot
+    /// keeps its cookie store.
+    sessions: Option<Sessions>,
+    /// Session cookies are `Secure`: the node serves TLS, or `http.auth.secureSession`.
+    secure_session: bool,
 }
 
 impl Access {
@@ -128,8 +150,9 @@ impl Access {
             None => None,
         };
         let raw_realm = config.http.realm.as_deref().unwrap_or_default();
+        let basic = auth.basic_authn_enabled();
         let inner = Inner {
-            basic: auth.basic_authn_enabled(),
+            basic,
             htpasswd,
             policies: access_control.map(Policies::compile).transpose()?,
             allow_anonymous: access_control.is_some_and(|ac| ac.anonymous_policy_exists()),
@@ -138,6 +161,8 @@ impl Access {
             denial_challenge: format!("Basic realm={}", go_quote(config.realm())),
             version_challenge: format!("basic realm={raw_realm}"),
             fail_delay: Duration::from_secs(auth.fail_delay),
+            sessions: basic.then(|| Sessions::new(&config.storage.root_directory)),
+            secure_session: config.http.tls.is_some() || auth.secure_session == Some(true),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -145,21 +170,21 @@ impl Access {
     }
 
     /// zot's authn middleware, in its order: two `Authorization` headers fail;
-    /// Basic credentials are checked against htpasswd; the UI header asks for a
-    /// cookie session (which the node has none of, so only anonymous access
-    /// remains); without basic auth everyone is anonymous; without credentials a
-    /// caller is anonymous only where some `anonymousPolicy` exists (or on the
-    /// mgmt URI). Failures that carried credentials or the UI header wait
+    /// Basic credentials are checked against htpasswd (and, from zui, start a
+    /// session); zui without credentials is authenticated by its session
+    /// cookie (one that names no live session is expired in the answer, and
+    /// the caller is anonymous where anonymous access exists, basic auth or
+    /// not, as zot's switch has it); without basic auth everyone else is
+    /// anonymous; without credentials a caller
+    /// is anonymous only where some `anonymousPolicy` exists (or on the mgmt
+    /// URI). Failures that carried credentials or the UI header wait
     /// `failDelay` first. The caller answers `OPTIONS` before asking.
-    pub(crate) async fn authenticate(
-        &self,
-        uri: &Uri,
-        headers: &HeaderMap,
-    ) -> Result<Identity, NodeError> {
+    pub(crate) async fn authenticate(&self, uri: &Uri, headers: &HeaderMap) -> Authenticated {
         let req = Presented::read(uri, headers);
-        match self.identify(&req).await? {
-            Some(who) => Ok(who),
-            None => {
+        let mut cookies = SetCookies::default();
+        let who = match self.identify(&req, &mut cookies).await {
+            Ok(Some(who)) => Ok(who),
+            Ok(None) => {
                 if req.authorization.is_some() || req.ui {
                     tokio::time::sleep(self.inner.fail_delay).await;
                 }
@@ -167,20 +192,32 @@ impl Access {
                     www_authenticate: (!req.ui).then(|| self.inner.denial_challenge.clone()),
                 })
             }
-        }
+            Err(err) => Err(err),
+        };
+        Authenticated { who, cookies }
     }
 
     /// `Ok(None)`: not authenticated.
-    async fn identify(&self, req: &Presented<'_>) -> Result<Option<Identity>, NodeError> {
+    async fn identify(
+        &self,
+        req: &Presented<'_>,
+        cookies: &mut SetCookies,
+    ) -> Result<Option<Identity>, NodeError> {
         let inner = &*self.inner;
         if req.several_authorizations {
             return Ok(None);
         }
         if let (Some(value), true) = (req.authorization, inner.basic) {
-            return self.basic(value).await;
+            return self.basic(value, req.ui, cookies).await;
         }
         let anonymous = inner.allow_anonymous || req.mgmt;
         if req.ui {
+            if let Some(who) = self.session(req).await? {
+                return Ok(Some(who));
+            }
+            // zot's `sessionAuthn` tells the browser to drop whatever session
+            // it holds, even when it sent none.
+            cookies.push(cookie::refused());
             return Ok(anonymous.then_some(Identity::Anonymous));
         }
         if !inner.basic {
@@ -193,8 +230,14 @@ impl Access {
         Ok((anonymous && !docker_needs_challenge).then_some(Identity::Anonymous))
     }
 
-    /// zot's `basicAuthn` with htpasswd as the only provider.
-    async fn basic(&self, value: &[u8]) -> Result<Option<Identity>, NodeError> {
+    /// zot's `basicAuthn` with htpasswd as the only provider; a success from
+    /// zui saves a session and sets its cookies (`saveUserLoggedSession`).
+    async fn basic(
+        &self,
+        value: &[u8],
+        ui: bool,
+        cookies: &mut SetCookies,
+    ) -> Result<Option<Identity>, NodeError> {
         let (Some((user, password)), Some(htpasswd)) =
             (basic_credentials(value), &self.inner.htpasswd)
         else {
@@ -207,13 +250,71 @@ impl Access {
         if !verified {
             return Ok(None);
         }
+        if ui {
+            if let Some(sessions) = &self.inner.sessions {
+                let now = OffsetDateTime::now_utc();
+                let login = sessions.create(&user, now.unix_timestamp()).await?;
+                let expires = OffsetDateTime::from_unix_timestamp(login.expires).unwrap_or(now);
+                let secure = self.inner.secure_session;
+                cookies.append(cookie::login(&login.token, &user, expires, secure));
+            }
+        }
+        Ok(Some(self.user(user)))
+    }
+
+    /// The user a live session cookie names. A user since removed from the
+    /// htpasswd file is not let back in by a session (zot would, until it expires).
+    async fn session(&self, req: &Presented<'_>) -> Result<Option<Identity>, NodeError> {
+        let inner = &*self.inner;
+        let (Some(sessions), Some(htpasswd), Some(token)) =
+            (&inner.sessions, &inner.htpasswd, req.session)
+        else {
+            return Ok(None);
+        };
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        match sessions.lookup(token, now).await? {
+            Some(user) if htpasswd.has_user(&user) => Ok(Some(self.user(user))),
+            _ => Ok(None),
+        }
+    }
+
+    /// An authenticated user, with the groups `accessControl` gives them.
+    fn user(&self, name: String) -> Identity {
         let groups = self
             .inner
             .policies
             .as_ref()
-            .map(|p| p.groups_of(&user))
+            .map(|p| p.groups_of(&name))
             .unwrap_or_default();
-        Ok(Some(Identity::User { name: user, groups }))
+        Identity::User { name, groups }
+    }
+
+    /// Does the node keep UI sessions and route `/zot/auth/logout`? zot does
+    /// whenever basic authentication is on.
+    pub(crate) fn ui_sessions(&self) -> bool {
+        self.inner.sessions.is_some()
+    }
+
+    /// zot's `Logout`: ends the session the `session` cookie names, if it is
+    /// live, and returns the cookies that make the browser forget it and its user.
+    pub(crate) async fn logout(&self, headers: &HeaderMap) -> Result<SetCookies, NodeError> {
+        if let (Some(sessions), Some(token)) =
+            (&self.inner.sessions, cookie::find(headers, cookie::SESSION))
+        {
+            sessions.delete(token).await?;
+        }
+        Ok(cookie::logged_out())
+    }
+
+    /// Removes the sessions that expired (zot's `SessionCleanup`); how many went.
+    pub(crate) async fn sweep_sessions(&self) -> std::io::Result<usize> {
+        match &self.inner.sessions {
+            Some(sessions) => {
+                let now = OffsetDateTime::now_utc().unix_timestamp();
+                sessions.sweep(now).await
+            }
+            None => Ok(0),
+        }
     }
 
     /// zot's `DistSpecAuthzHandler` for `action` on `repo`. Denials wait

@@ -20,6 +20,8 @@ pub(super) struct Presented<'a> {
     /// holds: absent, empty, or `Basic Og==` (an empty user and password).
     pub(super) authorization: Option<&'a [u8]>,
     pub(super) ui: bool,
+    /// The `session` cookie, which only zui's requests are authenticated by.
+    pub(super) session: Option<&'a str>,
     pub(super) mgmt: bool,
     /// The path is `/v2` or `/v2/`.
     pub(super) version_check: bool,
@@ -42,6 +44,10 @@ impl<'a> Presented<'a> {
             several_authorizations: headers.get_all(header::AUTHORIZATION).iter().count() > 1,
             authorization,
             ui: from_ui(headers),
+            session: flotilla_protocol::session_cookie::find(
+                headers,
+                flotilla_protocol::session_cookie::SESSION,
+            ),
             // zot compares Go's RequestURI, query included.
             mgmt: uri
                 .path_and_query()

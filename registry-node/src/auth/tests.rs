@@ -9,13 +9,13 @@ use super::*;
 use crate::config::{AccessControlConfig, AuthConfig, HtpasswdConfig};
 
 /// A node config with an htpasswd file of `users` (cost-4 bcrypt) and an optional `accessControl`.
-struct Setup {
-    config: Config,
-    _dir: tempfile::TempDir,
+pub(super) struct Setup {
+    pub(super) config: Config,
+    pub(super) dir: tempfile::TempDir,
 }
 
 impl Setup {
-    fn new(users: &[(&str, &str)], access_control: Option<serde_json::Value>) -> Self {
+    pub(super) fn new(users: &[(&str, &str)], access_control: Option<serde_json::Value>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("htpasswd");
         let lines: Vec<String> = users
@@ -24,25 +24,26 @@ impl Setup {
             .collect();
         std::fs::write(&path, lines.join("\n")).unwrap();
         let mut config = Config::default();
+        config.storage.root_directory = dir.path().join("data");
         config.http.auth = Some(AuthConfig {
             htpasswd: Some(HtpasswdConfig { path }),
             ..AuthConfig::default()
         });
         config.http.access_control = access_control.map(|ac| serde_json::from_value(ac).unwrap());
-        Self { config, _dir: dir }
+        Self { config, dir }
     }
 
-    fn access(&self) -> Access {
+    pub(super) fn access(&self) -> Access {
         Access::from_config(&self.config).unwrap()
     }
 }
 
-fn basic(user: &str, password: &str) -> HeaderMap {
+pub(super) fn basic(user: &str, password: &str) -> HeaderMap {
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     headers(&[("authorization", &format!("Basic {token}"))])
 }
 
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+pub(super) fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in pairs {
         let name = header::HeaderName::from_bytes(name.as_bytes()).unwrap();
@@ -51,11 +52,11 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     map
 }
 
-fn uri(path: &str) -> Uri {
+pub(super) fn uri(path: &str) -> Uri {
     path.parse().unwrap()
 }
 
-fn user(name: &str, groups: &[&str]) -> Identity {
+pub(super) fn user(name: &str, groups: &[&str]) -> Identity {
     Identity::User {
         name: name.into(),
         groups: groups.iter().map(|g| g.to_string()).collect(),
@@ -63,7 +64,10 @@ fn user(name: &str, groups: &[&str]) -> Identity {
 }
 
 async fn login(access: &Access, hdrs: &HeaderMap) -> Result<Identity, NodeError> {
-    access.authenticate(&uri("/v2/repo/tags/list"), hdrs).await
+    access
+        .authenticate(&uri("/v2/repo/tags/list"), hdrs)
+        .await
+        .who
 }
 
 fn challenge_of(err: &NodeError) -> Option<String> {
@@ -215,7 +219,7 @@ async fn fail_delay_applies_only_to_failures_with_credentials() {
     assert!(start.elapsed() >= Duration::from_secs(1));
 }
 
-fn mixed_policies() -> serde_json::Value {
+pub(super) fn mixed_policies() -> serde_json::Value {
     json!({
         "repositories": {
             "**": { "anonymousPolicy": ["read"], "defaultPolicy": ["read"] },
@@ -270,14 +274,20 @@ async fn docker_gets_a_401_on_v2_when_policies_are_mixed() {
         "user-agent",
         "docker/24.0.7 go/go1.20 (linux) UpstreamClient(Docker-Client/24.0.7)",
     )]);
-    assert!(access.authenticate(&uri("/v2/"), &docker).await.is_err());
+    assert!(access
+        .authenticate(&uri("/v2/"), &docker)
+        .await
+        .who
+        .is_err());
     assert!(access
         .authenticate(&uri("/v2/lib/app/tags/list"), &docker)
         .await
+        .who
         .is_ok());
     assert!(access
         .authenticate(&uri("/v2/"), &HeaderMap::new())
         .await
+        .who
         .is_ok());
 }
 
@@ -286,7 +296,7 @@ async fn anonymous_only_policies_need_no_docker_workaround() {
     let only_anonymous = json!({ "repositories": { "**": { "anonymousPolicy": ["read"] } } });
     let access = Setup::new(&[("alice", "a")], Some(only_anonymous)).access();
     let docker = headers(&[("user-agent", "Docker-Client/24.0.7 (linux)")]);
-    assert!(access.authenticate(&uri("/v2/"), &docker).await.is_ok());
+    assert!(access.authenticate(&uri("/v2/"), &docker).await.who.is_ok());
 }
 
 #[tokio::test]

@@ -25,8 +25,14 @@ pub struct AuthConfig {
     pub mtls: Option<serde_json::Value>,
     /// Accepted for zot compatibility; API keys need the metadata database.
     pub apikey: Option<bool>,
+    /// zot's keys to sign session cookies: accepted, unused (the node's UI
+    /// session cookie is a random token, its state kept by the node).
     pub session_keys_file: Option<String>,
+    /// zot's session store; the node always keeps sessions in files under
+    /// `<storage.rootDirectory>/_sessions`, as zot's `local` driver does.
     pub session_driver: Option<serde_json::Value>,
+    /// Mark the UI session cookies `Secure` even without `http.tls` (with
+    /// it they always are), for a node behind a proxy that terminates TLS.
     pub secure_session: Option<bool>,
 }
 

@@ -16,8 +16,8 @@ const DEFAULT_SEARCH_FIELDS: usize = 10_000;
 pub struct ExtensionsConfig {
     /// zot's GraphQL search extension; `/v2/_zot/ext/search` and `/v2/_zot/ext/mgmt`.
     pub search: Option<SearchConfig>,
-    /// zot's web UI; with search it switches on `/v2/_zot/ext/userprefs`.
-    /// The node serves no UI files itself.
+    /// zot's web UI; with search it switches on `/v2/_zot/ext/userprefs`,
+    /// and with `directory` the node serves the UI's files.
     pub ui: Option<UiConfig>,
     pub sync: Option<serde_json::Value>,
     pub metrics: Option<serde_json::Value>,
@@ -55,6 +55,10 @@ pub struct SearchConfig {
 pub struct UiConfig {
     /// Off unless set: zot gives `ui.enable` no default.
     pub enable: Option<bool>,
+    /// Flotilla's own: the directory of the UI's build (zui's `build/`),
+    /// served at `/`. zot embeds its UI in the binary instead, and refuses
+    /// a file that sets this key.
+    pub directory: Option<std::path::PathBuf>,
 }
 
 impl ExtensionsConfig {
@@ -80,6 +84,12 @@ impl ExtensionsConfig {
     /// zot's `AreUserPrefsEnabled`: search and UI both on.
     pub fn user_prefs_enabled(&self) -> bool {
         self.search_enabled() && self.ui.as_ref().is_some_and(|u| u.enable == Some(true))
+    }
+
+    /// The UI build to serve, when the UI is on and names one.
+    pub fn ui_directory(&self) -> Option<&std::path::Path> {
+        let ui = self.ui.as_ref().filter(|u| u.enable == Some(true))?;
+        ui.directory.as_deref()
     }
 
     /// zot's `validateExtensionsConfig`: the UI needs search.

@@ -20,12 +20,16 @@
 //!   fast restart and blob redirects (the node keeps every byte it is given,
 //!   serves blobs itself and writes each file atomically), zot's own HTTP
 //!   timeouts and scheduler (the node's `timeouts` and `limits` apply),
-//!   `log.output` (logs go to stderr), sessions and API keys (no session or
-//!   key is ever issued, so nobody gets in by one), a `cacheDriver` without
+//!   `log.output` (logs go to stderr), API keys (no key is ever issued, so
+//!   nobody gets in by one), `http.auth.sessionKeysFile` (UI sessions need
+//!   no keys here: the cookie is a random token and the node keeps the
+//!   session), a `sessionDriver` other than `local` (sessions always live in
+//!   the node's own files under the storage root), a `cacheDriver` without
 //!   `remoteCache` (zot falls back to its local database too), and the
 //!   extensions that only add (metrics, scrub, trust, mgmt, CVE scanning).
 //! - acted on or meaning nothing here: everything else the config structs
-//!   hold (`http.compat`: the node always takes Docker media types).
+//!   hold (`http.auth.secureSession` marks the session cookies `Secure`;
+//!   `http.compat`: the node always takes Docker media types).
 
 use serde_json::Value;
 
@@ -133,6 +137,10 @@ impl Config {
         let search_cve = ext
             .and_then(|e| e.search.as_ref())
             .and_then(|s| s.cve.as_ref());
+        // `{"name":"local"}` is the store the node uses anyway.
+        let session_driver = auth
+            .and_then(|a| a.session_driver.as_ref())
+            .filter(|d| d.get("name").and_then(Value::as_str) != Some("local"));
         let candidates: [(&'static str, Option<&Value>); 19] = [
             ("storage.dedupe", s.dedupe.as_ref()),
             ("storage.gc", s.gc.as_ref()),
@@ -145,10 +153,7 @@ impl Config {
             ("storage.cacheDriver", s.cache_driver.as_ref()),
             ("http.readTimeout", h.read_timeout.as_ref()),
             ("http.writeTimeout", h.write_timeout.as_ref()),
-            (
-                "http.auth.sessionDriver",
-                auth.and_then(|a| a.session_driver.as_ref()),
-            ),
+            ("http.auth.sessionDriver", session_driver),
             ("scheduler", self.scheduler.as_ref()),
             ("extensions.metrics", ext.and_then(|e| e.metrics.as_ref())),
             ("extensions.scrub", ext.and_then(|e| e.scrub.as_ref())),
@@ -175,10 +180,6 @@ impl Config {
             (
                 "http.auth.sessionKeysFile",
                 auth.is_some_and(|a| a.session_keys_file.is_some()),
-            ),
-            (
-                "http.auth.secureSession",
-                auth.is_some_and(|a| a.secure_session == Some(true)),
             ),
             (
                 "http.accessControl.metrics",
@@ -267,6 +268,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.inert_keys(), Vec::<&str>::new());
+    }
+
+    /// Sessions are issued now: `secureSession` is acted on and the local
+    /// driver is what the node does anyway; keys and other drivers are not used.
+    #[test]
+    fn session_keys_are_inert_except_secure_session_and_the_local_driver() {
+        let cfg = parse(
+            r#""http":{"auth":{"htpasswd":{"path":"p"},"secureSession":true,"sessionDriver":{"name":"local"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.inert_keys(), Vec::<&str>::new());
+        let cfg = parse(
+            r#""http":{"auth":{"htpasswd":{"path":"p"},"sessionKeysFile":"/k","sessionDriver":{"name":"redis","url":"redis://x"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.inert_keys(),
+            ["http.auth.sessionDriver", "http.auth.sessionKeysFile"]
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::Store;
+use super::{Store, SESSIONS_DIR};
 
 /// Directory names the walk never descends into: layout internals, as zot skips them.
 fn skipped(name: &str) -> bool {
@@ -53,7 +53,8 @@ fn walk(root: &std::path::Path) -> std::io::Result<Vec<String>> {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            if skipped(&name) {
+            // The session store can hold thousands of files: not worth a listing.
+            if skipped(&name) || (prefix.is_empty() && name == SESSIONS_DIR) {
                 continue;
             }
             children.push(name);

@@ -5,6 +5,7 @@
 //! <root>/<repo>/index.json            tags and untagged manifests
 //! <root>/<repo>/blobs/<alg>/<hex>     content, named by digest
 //! <root>/<repo>/.uploads/<uuid>       upload sessions and temporary files
+//! <root>/_sessions/session_<sha256>    UI login sessions (`auth`), never a repository
 //! ```
 //!
 //! Every object becomes visible by a rename after its digest is verified, so a
@@ -33,6 +34,9 @@ pub(crate) use uploads::BodyError;
 
 const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 pub(crate) const UPLOADS_DIR: &str = ".uploads";
+/// Where the UI login sessions live under the root. A name starting with `_`
+/// is outside the repository grammar, and the catalog walk never enters it.
+pub(crate) const SESSIONS_DIR: &str = "_sessions";
 
 /// The node's storage: a root directory and the per-repository write locks.
 #[derive(Debug)]

@@ -256,6 +256,30 @@ async fn catalog_is_component_wise_and_skips_non_repositories() {
     );
 }
 
+/// Even shaped as a layout, the session store is no repository, for the
+/// catalog or for the metadata rebuild that walks it.
+#[tokio::test]
+async fn the_session_store_is_never_a_repository() {
+    let (dir, store) = store();
+    store.init_repo("a").await.unwrap();
+    let sessions = dir.path().join(super::SESSIONS_DIR);
+    std::fs::create_dir_all(sessions.join("blobs")).unwrap();
+    std::fs::write(sessions.join("oci-layout"), super::OCI_LAYOUT).unwrap();
+    std::fs::write(
+        sessions.join("index.json"),
+        br#"{"schemaVersion":2,"manifests":[]}"#,
+    )
+    .unwrap();
+    std::fs::write(sessions.join("session_00"), b"{}").unwrap();
+    // Nested, `_sessions` is outside the name grammar too.
+    let nested = dir.path().join("a/b").join(super::SESSIONS_DIR);
+    std::fs::create_dir_all(nested.join("blobs")).unwrap();
+    std::fs::write(nested.join("oci-layout"), super::OCI_LAYOUT).unwrap();
+    std::fs::write(nested.join("index.json"), b"{}").unwrap();
+    assert_eq!(store.catalog().await.unwrap(), vec!["a"]);
+    assert_eq!(store.catalog_blocking().unwrap(), vec!["a"]);
+}
+
 #[tokio::test]
 async fn a_repository_cannot_be_nested_in_another_layout() {
     let (_dir, store) = store();
