@@ -64,6 +64,19 @@ impl Redis {
         Ok(reply.lines().map(str::to_owned).collect())
     }
 
+    /// Seconds left before `key` expires (`-1`: never, `-2`: no such key).
+    pub fn ttl(&self, key: &str) -> Result<i64> {
+        let reply = self.command(&format!("TTL {key}"))?;
+        Ok(reply.trim_start_matches(':').parse()?)
+    }
+
+    /// Makes `key` expire `ms` milliseconds from now.
+    pub fn expire_in_ms(&self, key: &str, ms: u64) -> Result<()> {
+        let reply = self.command(&format!("PEXPIRE {key} {ms}"))?;
+        anyhow::ensure!(reply == ":1", "PEXPIRE {key}: {reply}");
+        Ok(())
+    }
+
     /// One inline command; a status or integer reply as is, an array's bulk
     /// strings one per line.
     fn command(&self, command: &str) -> Result<String> {

@@ -324,6 +324,23 @@ fn zuis_sequence_through_two_gateways_with_redis_and_logout_ends_the_session_eve
         keys.len() == 1 && !keys[0].contains(&cookie),
         "{keys:?} vs {cookie}"
     );
+    // Redis expires the session with the cookie's lifetime; once it has, the
+    // cookie opens nothing (the TTL is cut short here, as two hours pass).
+    let ttl = redis.ttl(&keys[0])?;
+    ensure!(
+        (7100..=7200).contains(&ttl),
+        "the session lives two hours in Redis: {ttl} s"
+    );
+    let mut short = UiClient::new(&sides.gateways[0].url());
+    ensure_login(&short.login(DEV.0, DEV.1)?, DEV.0, false)?;
+    let newest = redis
+        .keys("zotsession:*")?
+        .into_iter()
+        .find(|k| *k != keys[0])
+        .context("the second session")?;
+    redis.expire_in_ms(&newest, 50)?;
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ensure_refused(&short.search(CATALOG_QUERY)?, "an expired session")?;
     // A Redis that is gone fails the request by name; it logs nobody out.
     drop(redis);
     let answer = ui.at(&sides.gateways[1].url()).search(CATALOG_QUERY)?;
@@ -406,6 +423,22 @@ fn sessions_that_do_not_open_are_refused_as_zot_refuses_them() -> Result<()> {
         &foreign_ui.search(CATALOG_QUERY)?,
         "a cookie sealed under other keys",
     )?;
+    // A member's cookies never reach the client: a member answers an
+    // anonymous UI request with zot's expiring session cookie; through the
+    // gateway, which holds no session to expire, there is none.
+    // `/v2/` is passed to one member as it is.
+    let at_member = UiClient::new(&sides.members[0].url()).get("/v2/")?;
+    ensure!(
+        at_member.status == 200 && set_cookie(&at_member, "session").is_some(),
+        "the member sets a cookie: {:?}",
+        at_member.headers
+    );
+    let through = UiClient::new(&gw.url()).get("/v2/")?;
+    ensure!(
+        through.status == 200 && through.headers.get_all("set-cookie").iter().count() == 0,
+        "a member's Set-Cookie reached the client: {:?}",
+        through.headers
+    );
     // A member's own session cookie means nothing to the gateway.
     let mut at_member = UiClient::new(&sides.members[0].url());
     ensure_login(&at_member.login(DEV.0, DEV.1)?, DEV.0, false)?;
@@ -560,7 +593,7 @@ fn cookies_are_secure_only_where_the_client_connection_is_tls() -> Result<()> {
     let trusting = Gateway::builder()
         .members(&addrs)
         .setting("http.auth.sessionKeysFile", json!(keys))
-        .setting("http.trustedProxies", json!(["127.0.0.1/32"]))
+        .setting("http.trustedProxies", json!(["127.0.0.1"]))
         .start()?;
     let untrusting = Gateway::builder()
         .members(&addrs)

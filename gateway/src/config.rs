@@ -73,7 +73,25 @@ pub struct HttpConfig {
     /// Flotilla's own: the load balancers (addresses or networks, `10.0.0.0/8`)
     /// whose `X-Forwarded-Proto: https` marks a client's connection as TLS,
     /// so its session cookie is `Secure`. Nobody by default.
+    #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Addresses (`10.0.0.7`) or networks (`10.0.0.0/8`), an address being the
+/// network of itself alone.
+fn networks<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    Vec::<String>::deserialize(de)?
+        .iter()
+        .map(|text| {
+            text.parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{text}` is not an address or a network like \"10.0.0.0/8\""
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// zot's `http.auth`, as the gateway reads it. Members authenticate; the
@@ -511,6 +529,50 @@ mod tests {
 
     const OK: &str = r#"{"http":{"port":"5000"},"cluster":{"members":["127.0.0.1:9000","127.0.0.1:9001"],
         "hashKey":"loremipsumdolors"}}"#;
+
+    #[test]
+    fn session_keys_are_read_as_zot_writes_them() {
+        let cfg = Config::parse(
+            r#"{"http":{"auth":{"htpasswd":{"path":"/etc/htpasswd"},"sessionKeysFile":"/k.json","secureSession":true},
+                "trustedProxies":["127.0.0.1","10.0.0.0/8","::1"]},
+                "cluster":{"members":["a:1"],"hashKey":"loremipsumdolors"}}"#,
+        )
+        .and_then(Config::validate)
+        .unwrap();
+        let auth = cfg.http.auth.as_ref().unwrap();
+        assert_eq!(
+            auth.session_keys_file.as_deref(),
+            Some(std::path::Path::new("/k.json"))
+        );
+        assert!(auth.members.contains_key("htpasswd"));
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let trusted = |a| cfg.http.trusted_proxies.iter().any(|n| n.contains(&ip(a)));
+        assert!(trusted("127.0.0.1") && trusted("10.9.8.7") && trusted("::1"));
+        assert!(!trusted("127.0.0.2") && !trusted("192.168.0.1"));
+        for (text, key) in [
+            (r#""trustedProxies":["example.com"]"#, "trustedProxies"),
+            (
+                r#""auth":{"sessionDriver":{"name":"memcached"}}"#,
+                "sessionDriver.name",
+            ),
+            (
+                r#""auth":{"sessionDriver":{"name":"redis","url":"nope"}}"#,
+                "sessionDriver.url",
+            ),
+            (
+                r#""auth":{"sessionKeysFile":"/k","sessionDriver":{"name":"redis","url":"redis://r:6379"}}"#,
+                "sessionDriver",
+            ),
+        ] {
+            let err = Config::parse(&format!(
+                r#"{{"http":{{{text}}},"cluster":{{"members":["a:1"],"hashKey":"loremipsumdolors"}}}}"#
+            ))
+            .and_then(Config::validate)
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
 
     #[test]
     fn a_zot_cluster_block_is_accepted_as_written() {
