@@ -68,19 +68,22 @@ start() {
     die "$name did not print its listening line in $limit s"
 }
 
-# bench_binaries: builds the release binaries unless NO_BUILD=1, and copies
+# bench_binaries: builds the release binaries unless NO_BUILD=1 (or
+# RELEASE_DIR names binaries built elsewhere), and copies
 # them to $BIN under $T, so a rebuild by someone else mid-run cannot swap
 # binaries between phases.
 bench_binaries() {
-    if [ "${NO_BUILD:-0}" != 1 ]; then
+    if [ "${NO_BUILD:-0}" != 1 ] && [ -z "${RELEASE_DIR:-}" ]; then
         log "cargo build --release --bins"
         (cd "$repo" && cargo build --release --bins -q) || die "build failed (NO_BUILD=1 uses target/release as it is)"
     fi
     BIN="$T/bin"
     mkdir -p "$BIN"
+    # RELEASE_DIR: binaries built elsewhere (another commit's, for a before/after).
+    local from="${RELEASE_DIR:-$repo/target/release}"
     for b in flotilla-node flotilla-gateway; do
-        [ -x "$repo/target/release/$b" ] || die "no target/release/$b: build it with cargo build --release --bins"
-        cp "$repo/target/release/$b" "$BIN/"
+        [ -x "$from/$b" ] || die "no $from/$b: build it with cargo build --release --bins"
+        cp "$from/$b" "$BIN/"
     done
 }
 
@@ -109,6 +112,18 @@ node() {
  "http":{"address":"127.0.0.1","port":"0"},"log":{"level":"warn"}$extra}
 EOF
     start "$name" "$BIN/flotilla-node" serve "$T/$name.json"
+}
+
+# node_on NAME PORT: a node with its own root on a port fixed beforehand, for
+# data written to its root before it starts (a node indexes its repositories
+# when it starts) and placed by address; sets STARTED_*.
+node_on() {
+    mkdir -p "$T/$1"
+    cat >"$T/$1.json" <<EOF
+{"distSpecVersion":"1.1.1","storage":{"rootDirectory":"$T/$1"},
+ "http":{"address":"127.0.0.1","port":"$2"},"log":{"level":"warn"}}
+EOF
+    start "$1" "$BIN/flotilla-node" serve "$T/$1.json"
 }
 
 # gateway_config FILE MEMBER...: a gateway config in front of the members.

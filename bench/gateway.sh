@@ -279,21 +279,24 @@ done
 
 # --- 4. catalog ------------------------------------------------------------------------
 log "catalog: $CATALOG_MEMBERS member nodes, one single node, a gateway in front of the members"
-node single
-single_port=$STARTED_PORT
-cat_members=() cat_roots=()
+# The data goes to disk first (a node indexes its repositories when it
+# starts), placed by the members' addresses, so their ports come first.
+single_port="$(free_port)"
+cat_members=() cat_roots=() cat_ports=()
 for i in $(seq "$CATALOG_MEMBERS"); do
-    node "cat$i"
-    cat_members+=("127.0.0.1:$STARTED_PORT")
-    cat_roots+=("127.0.0.1:$STARTED_PORT=$T/cat$i")
+    cat_ports+=("$(free_port)")
+    cat_members+=("127.0.0.1:${cat_ports[-1]}")
+    cat_roots+=("127.0.0.1:${cat_ports[-1]}=$T/cat$i")
 done
 gateway_config "$T/gateway-cat.json" "${cat_members[@]}"
-start gateway-cat "$BIN/flotilla-gateway" serve "$T/gateway-cat.json"
-catgw_port=$STARTED_PORT
 log "writing $CATALOG_REPOS repositories to disk twice (owners from verify-config)"
 python3 "$bench/catalog_fixture.py" "$BIN/flotilla-gateway" "$T/gateway-cat.json" "$CATALOG_REPOS" \
     "$T/single" "${cat_roots[@]}" >&2
 timeout 300 sync || log "WARNING: sync did not finish in 300 s"
+node_on single "$single_port"
+for i in $(seq "$CATALOG_MEMBERS"); do node_on "cat$i" "${cat_ports[$((i - 1))]}"; done
+start gateway-cat "$BIN/flotilla-gateway" serve "$T/gateway-cat.json"
+catgw_port=$STARTED_PORT
 declare -A cat_base=([direct]="127.0.0.1:$single_port" [gateway]="127.0.0.1:$catgw_port")
 for t in direct gateway; do
     url="http://${cat_base[$t]}/v2/_catalog"

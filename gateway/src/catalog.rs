@@ -1,4 +1,4 @@
-//! `/v2/_catalog` for the whole fleet: every member's full catalog, merged, sorted, de-duplicated, then paged as zot pages.
+//! `/v2/_catalog` for the whole fleet: each member's part (a page pushed down to a Flotilla node, the whole catalog of any other), merged, sorted, de-duplicated, then paged as zot pages.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -56,14 +56,24 @@ pub(crate) async fn catalog(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, GatewayError> {
     let (parts, _) = req.into_parts();
-    let fetched = fetch_all(gw, client, &parts)
+    let (last, n) = paging::catalog_params(parts.uri.query());
+    // A page of `n` needs, from each member, at most its `n` names after
+    // `last`, plus `last` itself (whose presence decides an empty page).
+    let pushed = (n >= 0).then(|| {
+        let from: String = form_urlencoded::byte_serialize(last.as_bytes()).collect();
+        format!(
+            "/v2/_catalog?n={}&{}={from}",
+            n.saturating_add(1),
+            paging::CATALOG_FROM
+        )
+    });
+    let fetched = fetch_all(gw, client, &parts, pushed.as_deref())
         .await
         .inspect_err(|err| gw.metrics.fan_out_failure(err))?;
     let fetched = match fetched {
         Outcome::Merge(fetched) => fetched,
         Outcome::Refused(resp) => return Ok(resp),
     };
-    let (last, n) = paging::catalog_params(parts.uri.query());
     let paging = Paging {
         last,
         n,
@@ -104,6 +114,7 @@ async fn fetch_all(
     gw: &Gateway,
     client: &Client,
     parts: &http::request::Parts,
+    pushed: Option<&str>,
 ) -> Result<Outcome, GatewayError> {
     let partial = gw.config.on_member_failure == OnMemberFailure::Partial;
     let after = gw.config.timeouts.fan_out;
@@ -112,7 +123,7 @@ async fn fetch_all(
     let mut pending: FuturesUnordered<_> = (0..count)
         .map(|i| async move {
             let mut charge = gw.budget.charge();
-            let part = member_catalog(gw, i, client, parts, &mut charge).await;
+            let part = member_catalog(gw, i, client, parts, pushed, &mut charge).await;
             (i, part, charge)
         })
         .collect();
@@ -245,7 +256,9 @@ pub(crate) fn page_of<'n, 'b>(
     if n < 0 && last.is_empty() {
         Cow::Borrowed(names)
     } else {
-        Cow::Owned(paging::catalog_page(names, last, n, |_| true))
+        Cow::Owned(paging::catalog_page(names.iter().cloned(), last, n, |_| {
+            true
+        }))
     }
 }
 
@@ -343,13 +356,18 @@ impl<'b> Visitor<'b> for NamesSeed<'_, 'b> {
     }
 }
 
-/// A member's whole catalog, following its `Link` pages (distribution caps
-/// pages at 100 and URL-encodes `last`; zot answers in one page).
+/// What the merge needs of a member's catalog. A member that honours the
+/// page asked at `pushed` (a Flotilla node, saying so in
+/// `paging::CATALOG_FROM_HEADER`) answers it in one page. Any other member
+/// (zot, distribution: their order or their `last` cannot serve a page of
+/// the fleet) is walked whole, following its `Link` pages (distribution
+/// caps pages at 100 and URL-encodes `last`; zot answers in one page).
 async fn member_catalog(
     gw: &Gateway,
     index: usize,
     client: &Client,
     parts: &http::request::Parts,
+    pushed: Option<&str>,
     charge: &mut Charge,
 ) -> Result<Part, GatewayError> {
     let member = gw.members.get(index).name.clone();
@@ -358,7 +376,8 @@ async fn member_catalog(
         reason,
     };
     let mut pages = Vec::new();
-    let mut path = "/v2/_catalog".to_owned();
+    let mut path = pushed.unwrap_or("/v2/_catalog").to_owned();
+    let mut pushing = pushed.is_some();
     let mut walk = Walk::default();
     for _ in 0..gw.config.limits.catalog_pages {
         let mut up = proxy::request_head(&gw.members, index, client, parts)?;
@@ -380,7 +399,16 @@ async fn member_catalog(
             }
             status => return Err(bad(format!("catalog answered {status}"))),
         }
-        let next = next_page(resp.headers(), &member).map_err(&bad)?;
+        let honoured = resp.headers().contains_key(paging::CATALOG_FROM_HEADER);
+        if std::mem::take(&mut pushing) && !honoured {
+            path = "/v2/_catalog".to_owned();
+            continue;
+        }
+        // A pushed-down page is the member's whole part: nothing to follow.
+        let next = match honoured {
+            true => None,
+            false => next_page(resp.headers(), &member).map_err(&bad)?,
+        };
         let body = read_charged(resp, gw.config.limits.merged_body_bytes, charge)
             .await
             .map_err(|e| match e {

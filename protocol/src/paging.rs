@@ -5,9 +5,10 @@ use std::cmp::Ordering;
 /// zot's `GetNextRepositories` over a complete, ordered list: `last` must
 /// name a repository in the list (else the page is empty), `n < 0` means no
 /// limit, and repositories `readable` refuses are skipped without counting.
-/// Names may be owned or borrowed (the gateway borrows them from members' bodies).
-pub fn catalog_page<S: AsRef<str> + Clone>(
-    repos: &[S],
+/// Names may be owned or borrowed (the gateway borrows them from members' bodies),
+/// and come from any iterator in that order (the node's starts at `last`).
+pub fn catalog_page<S: AsRef<str>>(
+    repos: impl IntoIterator<Item = S>,
     last: &str,
     n: i64,
     readable: impl Fn(&str) -> bool,
@@ -23,7 +24,7 @@ pub fn catalog_page<S: AsRef<str> + Clone>(
             continue;
         }
         if found && readable(repo.as_ref()) {
-            page.push(repo.clone());
+            page.push(repo);
         }
     }
     page
@@ -40,6 +41,22 @@ pub fn catalog_params(query: Option<&str>) -> (String, i64) {
     let last = first("last").unwrap_or_default();
     let n = first("n").and_then(|n| n.parse().ok()).unwrap_or(-1);
     (last, n)
+}
+
+/// Flotilla's own catalog query key (zot has none such, and ignores it):
+/// the names from this one on, in zot's order, whether or not it names a
+/// repository. A node that honours it says so in [`CATALOG_FROM_HEADER`];
+/// the gateway asks each member for one page this way instead of its whole
+/// catalog, and walks the whole catalog of a member that does not say so.
+pub const CATALOG_FROM: &str = "from";
+/// The answer header of a page cut by [`CATALOG_FROM`].
+pub const CATALOG_FROM_HEADER: &str = "flotilla-catalog-from";
+
+/// The `from` of a catalog query, when one is given.
+pub fn catalog_from(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == CATALOG_FROM)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// zot's reading of a tags query: `n` and `last` each at most once, `n` a
@@ -142,7 +159,7 @@ mod tests {
     #[test]
     fn catalog_pages_follow_zot() {
         let all = |_: &str| true;
-        assert_eq!(catalog_page(&repos(), "", -1, all), repos());
+        assert_eq!(catalog_page(repos(), "", -1, all), repos());
         assert_eq!(catalog_page(&repos(), "", 2, all), vec!["a", "a/b"]);
         assert_eq!(catalog_page(&repos(), "a/b", 2, all), vec!["a-c", "b"]);
         assert!(catalog_page(&repos(), "zz", 2, all).is_empty());

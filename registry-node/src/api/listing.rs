@@ -16,11 +16,25 @@ struct Catalog<'a> {
 
 /// zot's `ListRepositories`: `n` that is not an integer means no limit; `last`
 /// must be an existing repository or the page is empty; unreadable
-/// repositories are skipped without counting toward `n`.
+/// repositories are skipped without counting toward `n`. The page comes
+/// from the store's ordered index, so it costs `n`, not the catalog. With
+/// Flotilla's `from` (`paging::CATALOG_FROM`), asked only by a gateway, the
+/// page is the readable names from there on, marked as such and unlinked.
 pub(super) async fn catalog(node: &Node, who: &Identity, req: &Request) -> Result<Response> {
     let (last, n) = paging::catalog_params(req.uri().query());
-    let repos = node.store.catalog().await?;
-    let page = paging::catalog_page(&repos, &last, n, |repo| node.access.can_read(who, repo));
+    let readable = |repo: &str| node.access.can_read(who, repo);
+    if let Some(from) = paging::catalog_from(req.uri().query()) {
+        let page = node.store.catalog_from(&from, n, readable);
+        let mut resp = response::json(
+            StatusCode::OK,
+            &Catalog {
+                repositories: &page,
+            },
+        );
+        set(&mut resp, paging::CATALOG_FROM_HEADER, "1");
+        return Ok(resp);
+    }
+    let page = node.store.catalog_page(&last, n, readable);
     let mut resp = response::json(
         StatusCode::OK,
         &Catalog {

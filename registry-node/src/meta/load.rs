@@ -25,7 +25,7 @@ pub(crate) fn rebuild(store: &Store, db: &Db) -> anyhow::Result<(State, Batch)> 
         ..State::default()
     };
     let now = mtime::now();
-    for repo in store.catalog_blocking()? {
+    for repo in store.catalog() {
         if let Err(err) = parse_repo(store, &repo, &mut state, now) {
             // zot skips a repository it cannot parse and goes on.
             tracing::warn!(%repo, %err, "repository left out of search metadata");

@@ -1,8 +1,55 @@
-//! The list of repositories, in the order zot's local-storage walk produces it.
+//! The list of repositories, in the order zot's local-storage walk produces it, kept as an ordered index so a catalog page costs the page, not the walk.
+//!
+//! zot walks its storage on every `/v2/_catalog` request. The node walks it
+//! once, at start, into a set ordered as the walk is; [`Store::init_repo`]
+//! adds each repository it creates, and nothing removes one (zot and the
+//! node keep a repository's layout once made, empty or not). A page is then
+//! a range of the set from `last`.
 
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+use std::ops::Bound;
 use std::path::PathBuf;
+use std::sync::RwLock;
+
+use flotilla_protocol::paging;
 
 use super::{Store, SESSIONS_DIR};
+
+/// A repository name ordered as zot's walk visits it (component-wise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Walked(String);
+
+impl Ord for Walked {
+    fn cmp(&self, other: &Self) -> Ordering {
+        paging::catalog_order(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for Walked {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Every repository of the store, in walk order.
+#[derive(Debug)]
+pub(super) struct Catalog(RwLock<BTreeSet<Walked>>);
+
+impl Catalog {
+    /// The walk of `root`, once.
+    pub(super) fn load(root: &std::path::Path) -> std::io::Result<Self> {
+        let names = walk(root)?.into_iter().map(Walked).collect();
+        Ok(Self(RwLock::new(names)))
+    }
+
+    pub(super) fn insert(&self, repo: &str) {
+        let mut names = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if !names.contains(&Walked(repo.to_owned())) {
+            names.insert(Walked(repo.to_owned()));
+        }
+    }
+}
 
 /// Directory names the walk never descends into: layout internals, as zot skips them.
 fn skipped(name: &str) -> bool {
@@ -13,18 +60,53 @@ impl Store {
     /// Every repository, depth-first with each directory's entries sorted
     /// byte-wise: component-wise lexicographic (`a`, `a/b`, `a-c`), the order
     /// of zot's local driver (zot-reference §2.3.1).
-    pub(crate) async fn catalog(&self) -> std::io::Result<Vec<String>> {
-        let root = self.root.clone();
-        // One blocking task for the whole walk: per-directory async stats
-        // cost a thread hand-off each, which dominated large catalogs.
-        tokio::task::spawn_blocking(move || walk(&root))
-            .await
-            .map_err(std::io::Error::other)?
+    pub(crate) fn catalog(&self) -> Vec<String> {
+        let names = self.catalog.0.read().unwrap_or_else(|e| e.into_inner());
+        names.iter().map(|w| w.0.clone()).collect()
     }
 
-    /// [`Store::catalog`] for callers already off the async threads (the metadata rebuild).
-    pub(crate) fn catalog_blocking(&self) -> std::io::Result<Vec<String>> {
-        walk(&self.root)
+    /// zot's catalog page (`paging::catalog_page`) read from the index: the
+    /// scan starts at `last`, so it costs the page (plus the unreadable
+    /// names skipped inside it), however many repositories come before.
+    pub(crate) fn catalog_page(
+        &self,
+        last: &str,
+        n: i64,
+        readable: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let names = self.catalog.0.read().unwrap_or_else(|e| e.into_inner());
+        let from = Walked(last.to_owned());
+        let scan: Box<dyn Iterator<Item = &Walked>> = if last.is_empty() {
+            Box::new(names.iter())
+        } else if names.contains(&from) {
+            Box::new(names.range((Bound::Included(&from), Bound::Unbounded)))
+        } else {
+            // zot: a `last` that names no repository gives an empty page.
+            Box::new(std::iter::empty())
+        };
+        paging::catalog_page(scan.map(|w| w.0.as_str()), last, n, readable)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The readable names from `from` on (itself included, if it is one), at
+    /// most `n` of them (`n < 0`: all): a gateway's push-down of a fleet page.
+    pub(crate) fn catalog_from(
+        &self,
+        from: &str,
+        n: i64,
+        readable: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let names = self.catalog.0.read().unwrap_or_else(|e| e.into_inner());
+        let from = Walked(from.to_owned());
+        let limit = usize::try_from(n).unwrap_or(usize::MAX);
+        names
+            .range((Bound::Included(&from), Bound::Unbounded))
+            .filter(|w| readable(&w.0))
+            .take(limit)
+            .map(|w| w.0.clone())
+            .collect()
     }
 }
 

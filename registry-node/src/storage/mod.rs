@@ -51,13 +51,16 @@ pub(crate) struct Store {
     /// What each repository's manifests say of its blobs' media types, so a
     /// blob GET does not read every manifest; see `blobs::Described`.
     described: blobs::Described,
+    /// Every repository, in zot's walk order: walked at open, then kept by `init_repo`.
+    catalog: catalog::Catalog,
 }
 
 impl Store {
-    /// Opens (creating if needed) the storage root.
+    /// Opens (creating if needed) the storage root, and walks it once for the catalog.
     pub(crate) fn open(root: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(root)?;
         Ok(Self {
+            catalog: catalog::Catalog::load(root)?,
             root: root.to_path_buf(),
             repo_locks: Mutex::default(),
             uploads: uploads::Sessions::default(),
@@ -112,6 +115,10 @@ impl Store {
         if tokio::fs::metadata(dir.join("index.json")).await.is_err() {
             let body = serde_json::to_vec(&Index::new()).map_err(corrupt)?;
             files::write_atomic(&dir, "index.json", &body).await?;
+        }
+        // Listed once it is a whole layout, as zot's walk lists it.
+        if flotilla_protocol::name::is_valid(repo) {
+            self.catalog.insert(repo);
         }
         Ok(())
     }

@@ -250,10 +250,57 @@ async fn catalog_is_component_wise_and_skips_non_repositories() {
         store.init_repo(repo).await.unwrap();
     }
     std::fs::create_dir_all(dir.path().join("not-a-repo/empty")).unwrap();
-    assert_eq!(
-        store.catalog().await.unwrap(),
-        vec!["a", "a/b", "a-c", "b/x/y"]
-    );
+    let want = vec!["a", "a/b", "a-c", "b/x/y"];
+    assert_eq!(store.catalog(), want);
+    // The index kept by pushes is the walk a restart makes.
+    let reopened = Store::open(dir.path()).unwrap();
+    assert_eq!(reopened.catalog(), want);
+}
+
+/// A page from the index is the page zot's rules cut from the whole walk,
+/// for every `last` (existing or not) and `n`, with unreadable names skipped.
+#[tokio::test]
+async fn catalog_pages_from_the_index_are_zots_pages() {
+    let (dir, store) = store();
+    let names = [
+        "a", "a/b", "a/b/c", "a-c", "a0", "b", "b/x", "c-1", "c/d", "zz",
+    ];
+    for repo in names.iter().rev() {
+        store.init_repo(repo).await.unwrap();
+    }
+    let walk = Store::open(dir.path()).unwrap().catalog();
+    assert_eq!(store.catalog(), walk);
+    let readable = |r: &str| r != "b" && r != "a/b/c";
+    let mut lasts: Vec<&str> = names.to_vec();
+    lasts.extend(["", "a/a", "missing", "b/", "~"]);
+    for last in lasts {
+        for n in [-1, 0, 1, 2, 3, 20] {
+            let want: Vec<String> =
+                flotilla_protocol::paging::catalog_page(&walk, last, n, readable)
+                    .into_iter()
+                    .cloned()
+                    .collect();
+            assert_eq!(
+                store.catalog_page(last, n, readable),
+                want,
+                "last={last:?} n={n}"
+            );
+            let from: Vec<String> = walk
+                .iter()
+                .filter(|r| {
+                    flotilla_protocol::paging::catalog_order(r, last) != std::cmp::Ordering::Less
+                        && readable(r)
+                })
+                .take(usize::try_from(n).unwrap_or(usize::MAX))
+                .cloned()
+                .collect();
+            assert_eq!(
+                store.catalog_from(last, n, readable),
+                from,
+                "from={last:?} n={n}"
+            );
+        }
+    }
 }
 
 /// Even shaped as a layout, the session store is no repository, for the
@@ -276,8 +323,9 @@ async fn the_session_store_is_never_a_repository() {
     std::fs::create_dir_all(nested.join("blobs")).unwrap();
     std::fs::write(nested.join("oci-layout"), super::OCI_LAYOUT).unwrap();
     std::fs::write(nested.join("index.json"), b"{}").unwrap();
-    assert_eq!(store.catalog().await.unwrap(), vec!["a"]);
-    assert_eq!(store.catalog_blocking().unwrap(), vec!["a"]);
+    assert_eq!(store.catalog(), vec!["a"]);
+    // The walk at open (a restart) passes it by too.
+    assert_eq!(Store::open(dir.path()).unwrap().catalog(), vec!["a"]);
 }
 
 #[tokio::test]

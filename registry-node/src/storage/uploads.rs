@@ -169,11 +169,8 @@ impl Store {
     /// (nor does the sweep wait for it).
     /// Returns how many were removed.
     pub(crate) async fn sweep_uploads(&self, delay: std::time::Duration) -> usize {
-        let Ok(repos) = self.catalog().await else {
-            return 0;
-        };
         let mut removed = 0;
-        for repo in repos {
+        for repo in self.catalog() {
             let Ok(mut dir) = tokio::fs::read_dir(self.uploads_dir(&repo)).await else {
                 continue;
             };
