@@ -391,7 +391,17 @@ async fn member_catalog(
         // The gateway parses this body, so it must come uncompressed.
         up.headers_mut().remove(header::ACCEPT_ENCODING);
         let resp = gw.members.send(index, up).await?;
-        match resp.status() {
+        let status = resp.status();
+        let honoured =
+            status == StatusCode::OK && resp.headers().contains_key(paging::CATALOG_FROM_HEADER);
+        let refused = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
+        // Any other answer to the push-down (distribution refuses `n` over
+        // 1000 with a 400) says only that this member is walked whole.
+        if std::mem::take(&mut pushing) && !honoured && !refused {
+            path = "/v2/_catalog".to_owned();
+            continue;
+        }
+        match status {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 let origin = proxy::origin(&parts.headers, &parts.uri, client);
@@ -402,11 +412,6 @@ async fn member_catalog(
                 )));
             }
             status => return Err(bad(format!("catalog answered {status}"))),
-        }
-        let honoured = resp.headers().contains_key(paging::CATALOG_FROM_HEADER);
-        if std::mem::take(&mut pushing) && !honoured {
-            path = "/v2/_catalog".to_owned();
-            continue;
         }
         // A pushed-down page is the member's whole part: nothing to follow.
         let next = match honoured {
