@@ -16,12 +16,10 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::storage::SESSIONS_DIR;
+use crate::storage::{write_atomic, SESSIONS_DIR, UPLOADS_DIR};
 use flotilla_protocol::session_cookie::MAX_AGE;
 
 const FILE_PREFIX: &str = "session_";
-/// Files being written; a crash can leave one, which the sweep removes.
-const TMP_PREFIX: &str = ".tmp-";
 const TOKEN_BYTES: usize = 32;
 
 /// What the server keeps of one session.
@@ -63,11 +61,8 @@ impl Sessions {
             expires,
         };
         let body = serde_json::to_vec(&record).map_err(io::Error::other)?;
-        let dir = self.dir.clone();
         let name = file_name(&token).ok_or_else(|| io::Error::other("token not well formed"))?;
-        tokio::task::spawn_blocking(move || write_atomic(&dir, &name, &body))
-            .await
-            .map_err(io::Error::other)??;
+        write_atomic(&self.dir, &name, &body).await?;
         Ok(Login { token, expires })
     }
 
@@ -148,60 +143,43 @@ async fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Writes `dir/name` whole: a synced temporary file renamed into place, then
-/// the directory synced (best effort), as storage writes its small files.
-fn write_atomic(dir: &Path, name: &str, body: &[u8]) -> io::Result<()> {
-    use std::io::Write as _;
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!("{TMP_PREFIX}{}", uuid::Uuid::new_v4()));
-    let written = std::fs::File::create(&tmp).and_then(|mut file| {
-        file.write_all(body)?;
-        file.sync_data()
-    });
-    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, dir.join(name))) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-    Ok(())
-}
-
 fn sweep_dir(dir: &Path, now: i64) -> io::Result<usize> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
-    let mut removed = 0;
-    for entry in entries {
-        let entry = entry?;
+    let sessions = list(dir)?.into_iter().filter(|entry| {
         let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let stale = if name.starts_with(FILE_PREFIX) {
-            // Unreadable or corrupt files can authenticate nobody either.
-            std::fs::read(entry.path())
+        // Unreadable or corrupt files can authenticate nobody either.
+        name.to_string_lossy().starts_with(FILE_PREFIX)
+            && std::fs::read(entry.path())
                 .ok()
                 .and_then(|body| serde_json::from_slice::<Record>(&body).ok())
                 .is_none_or(|record| !live(&record, now))
-        } else if name.starts_with(TMP_PREFIX) {
-            let age = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok());
-            age.is_some_and(|age| age.as_secs() >= MAX_AGE.unsigned_abs())
-        } else {
-            false
-        };
-        if stale {
-            match std::fs::remove_file(entry.path()) {
-                Ok(()) => removed += 1,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
+    });
+    // What a crash left of `write_atomic`, once older than any session.
+    let temporaries = list(&dir.join(UPLOADS_DIR))?.into_iter().filter(|entry| {
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        age.is_some_and(|age| age.as_secs() >= MAX_AGE.unsigned_abs())
+    });
+    let mut removed = 0;
+    for entry in sessions.chain(temporaries) {
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(removed)
+}
+
+/// The entries of `dir`; none when it does not exist yet.
+fn list(dir: &Path) -> io::Result<Vec<std::fs::DirEntry>> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries.collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -216,14 +194,22 @@ mod tests {
         (dir, sessions)
     }
 
+    /// The session files, and the temporaries as `.uploads/<name>`.
     fn files(sessions: &Sessions) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&sessions.dir)
-            .map(|entries| {
-                entries
-                    .map(|e| e.unwrap().file_name().into_string().unwrap())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut names: Vec<String> = Vec::new();
+        for (dir, prefix) in [
+            (sessions.dir.clone(), ""),
+            (sessions.dir.join(UPLOADS_DIR), ".uploads/"),
+        ] {
+            for entry in list(&dir).unwrap() {
+                if entry.file_type().unwrap().is_file() {
+                    names.push(format!(
+                        "{prefix}{}",
+                        entry.file_name().into_string().unwrap()
+                    ));
+                }
+            }
+        }
         names.sort();
         names
     }
@@ -332,9 +318,9 @@ mod tests {
         let ending = sessions.create("ending", NOW - 7199).await.unwrap();
         let fresh = sessions.create("fresh", NOW).await.unwrap();
         std::fs::write(sessions.dir.join("session_corrupt"), b"").unwrap();
-        let new_tmp = sessions.dir.join(format!("{TMP_PREFIX}new"));
+        let new_tmp = sessions.dir.join(UPLOADS_DIR).join("write.new");
         std::fs::write(&new_tmp, b"{").unwrap();
-        let old_tmp = sessions.dir.join(format!("{TMP_PREFIX}old"));
+        let old_tmp = sessions.dir.join(UPLOADS_DIR).join("write.old");
         std::fs::write(&old_tmp, b"{").unwrap();
         let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7300);
         std::fs::File::options()
@@ -348,7 +334,7 @@ mod tests {
         let mut left = vec![
             file_name(&ending.token).unwrap(),
             file_name(&fresh.token).unwrap(),
-            format!("{TMP_PREFIX}new"),
+            ".uploads/write.new".to_owned(),
         ];
         left.sort();
         assert_eq!(files(&sessions), left);
@@ -356,6 +342,6 @@ mod tests {
 
         assert_eq!(sessions.sweep(NOW + 1).await.unwrap(), 1);
         assert_eq!(sessions.sweep(NOW + 7200).await.unwrap(), 1);
-        assert_eq!(files(&sessions), [format!("{TMP_PREFIX}new")]);
+        assert_eq!(files(&sessions), [".uploads/write.new"]);
     }
 }

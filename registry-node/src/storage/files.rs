@@ -7,9 +7,10 @@ use tokio::io::AsyncWriteExt;
 use super::UPLOADS_DIR;
 
 /// Writes `repo_dir/rel` so readers see either the old file or the whole new
-/// one. The temporary file lives in the repository's `.uploads/`, which
-/// catalog walks skip, so a crash leaves nothing visible.
-pub(super) async fn write_atomic(repo_dir: &Path, rel: &str, body: &[u8]) -> std::io::Result<()> {
+/// one. The temporary file lives in the directory's `.uploads/` (a
+/// repository's, or the UI session store's), which catalog walks skip, so a
+/// crash leaves nothing visible.
+pub(crate) async fn write_atomic(repo_dir: &Path, rel: &str, body: &[u8]) -> std::io::Result<()> {
     let tmp_dir = repo_dir.join(UPLOADS_DIR);
     tokio::fs::create_dir_all(&tmp_dir).await?;
     let tmp = tmp_dir.join(format!("write.{}", uuid::Uuid::new_v4()));

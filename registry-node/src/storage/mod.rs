@@ -29,6 +29,7 @@ use http::StatusCode;
 use crate::error::{ErrorCode, NodeError, Result};
 use layout::Index;
 
+pub(crate) use files::write_atomic;
 pub(crate) use manifests::ManifestPut;
 pub(crate) use uploads::BodyError;
 
