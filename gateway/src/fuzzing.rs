@@ -148,10 +148,13 @@ pub fn merge(field: &Selected, answers: Vec<Value>) -> Option<Merged> {
         .map(|(member, value)| Part { member, value })
         .collect();
     let whole = merge::merge(&plan, &parts);
-    let _ = deep::short(&plan, &parts);
+    let ranked = deep::ranking(&plan, &parts);
+    if let Ok(ranked) = &ranked {
+        let _ = deep::short(&plan, &parts, ranked);
+    }
     let mut window_queries = Vec::new();
     let windowed = plan.windowed().then(|| {
-        let windows = deep::windows(&plan, &parts)?;
+        let windows = deep::windows(&plan, ranked.as_ref().map_err(Clone::clone)?);
         window_queries = windows
             .iter()
             .map(|w| render::document(&SEARCH, &plan.window_query(w)))

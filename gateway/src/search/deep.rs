@@ -19,7 +19,7 @@ use flotilla_protocol::search::paging::{Criteria, Page};
 use super::ask::{gather, merge_error, Answer};
 use super::merge::{
     comparator, list_keys, merge, merge_page, ranked, reserved_keys, total_of, Deep, FanOut, Keys,
-    Part, RESERVED,
+    Part, Ranked, RESERVED,
 };
 use super::plan::Merge;
 use crate::client::Client;
@@ -29,11 +29,14 @@ use crate::state::Gateway;
 /// the page's end: each that has more items than it sent, unless its last
 /// item ranks after the page's last on the sort's own key (a tie, which
 /// zot breaks in no set order, is not enough).
-pub(crate) fn short(plan: &FanOut, keys: &[Part]) -> Result<Vec<usize>, String> {
+pub(crate) fn short(
+    plan: &FanOut,
+    keys: &[Part],
+    ranked: &Ranked<'_>,
+) -> Result<Vec<usize>, String> {
     let names = reserved_keys(plan.merge);
     let list = plan.ranked_key();
     let order = comparator(plan.merge, plan.page.sort_by)?;
-    let ranked = ranked(plan, keys, &list, &names)?;
     let last_on_page = ranked.get(plan.end().saturating_sub(1)).map(|r| &r.0);
     let mut short = Vec::new();
     for part in keys {
@@ -80,13 +83,17 @@ pub(crate) struct Window {
     keep: Vec<(usize, (String, String))>,
 }
 
-/// From the members' keys-only answers, the windows of the second phase.
-/// A member's page items are contiguous in its own order unless duplicates
-/// of other members' items fell between them; a window spans those too.
-pub(crate) fn windows(plan: &FanOut, keys: &[Part]) -> Result<Vec<Window>, String> {
-    let names = reserved_keys(plan.merge);
-    let list = plan.ranked_key();
-    let items = ranked(plan, keys, &list, &names)?;
+/// The first round's items in the fleet's order, ranked once for both
+/// [`short`] and [`windows`].
+pub(crate) fn ranking<'a>(plan: &FanOut, keys: &'a [Part]) -> Result<Ranked<'a>, String> {
+    ranked(plan, keys, &plan.ranked_key(), &reserved_keys(plan.merge))
+}
+
+/// From the members' keys-only answers ([`ranking`]), the windows of the
+/// second phase. A member's page items are contiguous in its own order
+/// unless duplicates of other members' items fell between them; a window
+/// spans those too.
+pub(crate) fn windows(plan: &FanOut, items: &Ranked<'_>) -> Vec<Window> {
     let mut windows: Vec<Window> = Vec::new();
     for (k, member, position, _) in &items[plan.page.range(items.len())] {
         let identity = (k.identity.0.to_owned(), k.identity.1.to_owned());
@@ -112,7 +119,7 @@ pub(crate) fn windows(plan: &FanOut, keys: &[Part]) -> Result<Vec<Window>, Strin
         }
     }
     windows.sort_by_key(|w| w.member);
-    Ok(windows)
+    windows
 }
 
 impl FanOut {
@@ -279,8 +286,14 @@ pub(super) async fn fan_out(
     }
     // Members holding more of the items before the page than their
     // share send the keys up to the page's end.
-    let more = match short(plan, &keys) {
-        Ok(short) => short,
+    // Ranked once; again only if members are asked again.
+    let first = ranking(plan, &keys).and_then(|ranked| {
+        let more = short(plan, &keys, &ranked)?;
+        let settled = (more.is_empty() && plan.windowed()).then(|| windows(plan, &ranked));
+        Ok((more, settled))
+    });
+    let (more, settled) = match first {
+        Ok(first) => first,
         Err(message) => return Rounds::Answered(merge_error(field, message)),
     };
     if !more.is_empty() {
@@ -304,7 +317,8 @@ pub(super) async fn fan_out(
             Err(message) => merge_error(field, message),
         });
     }
-    let windows = match windows(plan, &keys) {
+    let windows = match settled.map_or_else(|| ranking(plan, &keys).map(|r| windows(plan, &r)), Ok)
+    {
         Ok(windows) => windows,
         Err(message) => return Rounds::Answered(merge_error(field, message)),
     };

@@ -209,7 +209,7 @@ pub(crate) fn merge_filtered(
 
 /// An item with its keys (read once, not at every comparison), its member
 /// and its position in that member's list.
-pub(super) type Ranked<'a> = Vec<(Keys<'a>, usize, usize, &'a Value)>;
+pub(crate) type Ranked<'a> = Vec<(Keys<'a>, usize, usize, &'a Value)>;
 
 /// Every member's items under `key`, in zot's order for the page's sort,
 /// duplicates after the first dropped.
@@ -346,7 +346,7 @@ fn carried(merge: Merge, criteria: Criteria) -> Vec<&'static str> {
 
 /// One item's keys, in [`KEYS`] order: two texts (repository and tag, or
 /// name), a number (rank), a time and downloads, plus its identity.
-pub(super) struct Keys<'a> {
+pub(crate) struct Keys<'a> {
     text: [&'a str; 2],
     pub(super) rank: i64,
     pub(super) updated: Stamp,

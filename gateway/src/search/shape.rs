@@ -12,63 +12,110 @@ pub(crate) fn check(schema: &Schema, field: &Selected, value: &Value) -> Result<
     let Some(def) = schema.query_type().field(&field.name) else {
         return Ok(());
     };
-    let mut path = vec![field.key.clone()];
-    typed(schema, &def.ty, field, value, &mut path)
-        .map_err(|what| format!("{}: {what}", path.join("")))
+    typed(schema, &def.ty, field, value).map_err(|mut misfit| {
+        misfit.path.push(Step::Field(&field.key));
+        misfit.to_string()
+    })
 }
 
-fn typed(
-    schema: &Schema,
-    ty: &TypeRef,
-    field: &Selected,
-    value: &Value,
-    path: &mut Vec<String>,
-) -> Result<(), String> {
-    match (ty, value) {
-        (TypeRef::NonNull(_), Value::Null) => Err(format!("null where {ty} is expected")),
-        (TypeRef::NonNull(inner), value) => typed(schema, inner, field, value, path),
-        (_, Value::Null) => Ok(()),
-        (TypeRef::List(inner), Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                path.push(format!("[{i}]"));
-                typed(schema, inner, field, item, path)?;
-                path.pop();
-            }
-            Ok(())
+/// Where an answer does not fit, and how: the path is gathered on the way
+/// out of the walk, so an answer that fits costs no string.
+struct Misfit<'a> {
+    /// Innermost step first.
+    path: Vec<Step<'a>>,
+    what: String,
+}
+
+enum Step<'a> {
+    Field(&'a str),
+    Index(usize),
+}
+
+impl<'a> Misfit<'a> {
+    fn new(what: String) -> Self {
+        Self {
+            path: Vec::new(),
+            what,
         }
-        (TypeRef::List(_), other) => Err(format!("{} where {ty} is expected", kind(other))),
-        (TypeRef::Named(name), value) => named(schema, name, field, value, path),
+    }
+
+    fn at(mut self, step: Step<'a>) -> Self {
+        self.path.push(step);
+        self
     }
 }
 
-fn named(
+impl std::fmt::Display for Misfit<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, step) in self.path.iter().rev().enumerate() {
+            match step {
+                Step::Field(key) if i == 0 => write!(f, "{key}")?,
+                Step::Field(key) => write!(f, ".{key}")?,
+                Step::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        write!(f, ": {}", self.what)
+    }
+}
+
+fn typed<'a>(
+    schema: &Schema,
+    ty: &TypeRef,
+    field: &'a Selected,
+    value: &Value,
+) -> Result<(), Misfit<'a>> {
+    match (ty, value) {
+        (TypeRef::NonNull(_), Value::Null) => {
+            Err(Misfit::new(format!("null where {ty} is expected")))
+        }
+        (TypeRef::NonNull(inner), value) => typed(schema, inner, field, value),
+        (_, Value::Null) => Ok(()),
+        (TypeRef::List(inner), Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                typed(schema, inner, field, item).map_err(|m| m.at(Step::Index(i)))?;
+            }
+            Ok(())
+        }
+        (TypeRef::List(_), other) => Err(Misfit::new(format!(
+            "{} where {ty} is expected",
+            kind(other)
+        ))),
+        (TypeRef::Named(name), value) => named(schema, name, field, value),
+    }
+}
+
+fn named<'a>(
     schema: &Schema,
     name: &str,
-    field: &Selected,
+    field: &'a Selected,
     value: &Value,
-    path: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), Misfit<'a>> {
     let Some(def) = schema.get(name) else {
         return Ok(());
     };
     let fits = match def.kind {
         Kind::Object => {
             let Value::Object(object) = value else {
-                return Err(format!("{} where {name} is expected", kind(value)));
+                return Err(Misfit::new(format!(
+                    "{} where {name} is expected",
+                    kind(value)
+                )));
             };
             for sub in &field.fields {
                 let Some(child) = object.get(&sub.key) else {
-                    return Err(format!("no `{}` in {name}", sub.key));
+                    return Err(Misfit::new(format!("no `{}` in {name}", sub.key)));
                 };
-                path.push(format!(".{}", sub.key));
+                let at = |m: Misfit<'a>| m.at(Step::Field(&sub.key));
                 match def.field(&sub.name) {
-                    Some(f) => typed(schema, &f.ty, sub, child, path)?,
+                    Some(f) => typed(schema, &f.ty, sub, child).map_err(at)?,
                     None if sub.name == "__typename" && !child.is_string() => {
-                        return Err(format!("{} where String is expected", kind(child)))
+                        return Err(at(Misfit::new(format!(
+                            "{} where String is expected",
+                            kind(child)
+                        ))))
                     }
                     None => {}
                 }
-                path.pop();
             }
             true
         }
@@ -87,7 +134,10 @@ fn named(
     if fits {
         Ok(())
     } else {
-        Err(format!("{} where {name} is expected", kind(value)))
+        Err(Misfit::new(format!(
+            "{} where {name} is expected",
+            kind(value)
+        )))
     }
 }
 

@@ -223,6 +223,22 @@ pub fn newest_first(a: Stamp, b: Stamp) -> Ordering {
     }
 }
 
+/// A [`Stamp`] that orders as [`newest_first`] does, for ordered collections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewestFirst(pub Stamp);
+
+impl Ord for NewestFirst {
+    fn cmp(&self, other: &Self) -> Ordering {
+        newest_first(self.0, other.0)
+    }
+}
+
+impl PartialOrd for NewestFirst {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// Parses a `Time` as the schema writes it (RFC 3339, nanoseconds optional).
 pub fn parse_time(value: &Value) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(

@@ -352,6 +352,15 @@ impl Access {
         }
     }
 
+    /// Whether [`Access::can_read`] is true of every repository for `who`,
+    /// so a listing may skip asking it one repository at a time.
+    pub(crate) fn reads_everything(&self, who: &Identity) -> bool {
+        self.inner
+            .policies
+            .as_ref()
+            .is_none_or(|p| p.reads_everything(who))
+    }
+
     /// zot's `AuthzFilterFunc`, the `_catalog` filter.
     pub(crate) fn can_read(&self, who: &Identity, repo: &str) -> bool {
         self.can(who, Action::Read, repo)

@@ -90,6 +90,23 @@ impl Policies {
             .is_some_and(|rule| rule.permits(who, action))
     }
 
+    /// Whether [`Policies::can_anywhere`] lets `who` read every repository
+    /// there could be: an admin, or every rule grants it and some rule
+    /// (`**`, or the `""` fallback) covers any name. A `false` only means
+    /// each repository must be asked about.
+    pub(super) fn reads_everything(&self, who: &Identity) -> bool {
+        let covered = self
+            .rules
+            .iter()
+            .any(|rule| rule.pattern.is_empty() || rule.pattern == "**");
+        self.is_admin(who)
+            || (covered
+                && self
+                    .rules
+                    .iter()
+                    .all(|rule| rule.permits(who, Action::Read)))
+    }
+
     /// zot picks the longest matching pattern, by byte length. Equal lengths
     /// are a draw settled by Go's random map order; here the first key in
     /// sorted order wins, so the answer is at least stable. As in zot, a key

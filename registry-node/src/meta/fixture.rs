@@ -65,9 +65,9 @@ impl Fixture {
     }
 
     fn open(dir: tempfile::TempDir, policy: Option<Value>) -> Self {
+        let access = access(dir.path(), policy);
         let store = Store::open(dir.path()).unwrap();
         let meta = Arc::new(Meta::open(&store, dir.path()).unwrap());
-        let access = access(dir.path(), policy);
         Self {
             dir,
             store,
@@ -79,9 +79,18 @@ impl Fixture {
     /// Stops and starts the node on the same disk (the metadata rebuilt).
     pub(crate) async fn restart(self) -> Self {
         self.meta.flush().await;
-        let Self { dir, meta, .. } = self;
+        let Self {
+            dir, meta, access, ..
+        } = self;
         drop(meta);
-        Self::open(dir, None)
+        let store = Store::open(dir.path()).unwrap();
+        let meta = Arc::new(Meta::open(&store, dir.path()).unwrap());
+        Self {
+            dir,
+            store,
+            meta,
+            access,
+        }
     }
 
     pub(crate) async fn blob(&self, repo: &str, bytes: &[u8]) -> Digest {

@@ -76,7 +76,7 @@ pub(super) fn apply(
     now: OffsetDateTime,
 ) -> Touched {
     let entry = || Repo::new(repo);
-    match ingest {
+    let touched = match ingest {
         Ingest::Image(image) => state
             .repos
             .entry(repo.to_owned())
@@ -96,7 +96,9 @@ pub(super) fn apply(
             Touched::default()
         }
         Ingest::Skip => Touched::default(),
-    }
+    };
+    state.reindex(repo);
+    touched
 }
 
 /// Turns what a change touched into database rows.

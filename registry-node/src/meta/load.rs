@@ -55,6 +55,7 @@ pub(crate) fn rebuild(store: &Store, db: &Db) -> anyhow::Result<(State, Batch)> 
         repo.stars = loaded.stars.get(name).copied().unwrap_or(0);
         repo.refresh_derived();
     }
+    state.reindex_all();
     let has =
         |repo: &str, f: &dyn Fn(&super::repo::Repo) -> bool| state.repos.get(repo).is_some_and(f);
     for (repo, digest) in loaded.stats.keys() {

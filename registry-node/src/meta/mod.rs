@@ -19,6 +19,7 @@
 //! - `load`: the startup walk and its reconciliation with the database.
 //! - `time`: Go's time formats.
 
+mod by_update;
 mod db;
 #[cfg(test)]
 pub(crate) mod fixture;
@@ -34,6 +35,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use by_update::ByUpdate;
 use repo::Repo;
 
 pub(crate) use db::UserData;
@@ -53,9 +55,26 @@ pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(1);
 pub(crate) struct State {
     pub repos: BTreeMap<String, Repo>,
     pub users: HashMap<String, UserData>,
+    /// The tagged repositories newest first: whoever changes a repository's
+    /// tags or times calls [`State::reindex`].
+    pub by_update: ByUpdate,
 }
 
 impl State {
+    /// Brings the orders kept beside `repos` up to date with `name`.
+    pub(crate) fn reindex(&mut self, name: &str) {
+        if let Some(repo) = self.repos.get(name) {
+            self.by_update.update(repo);
+        }
+    }
+
+    /// [`State::reindex`] for every repository.
+    pub(crate) fn reindex_all(&mut self) {
+        for repo in self.repos.values() {
+            self.by_update.update(repo);
+        }
+    }
+
     /// A user's preferences; anonymous and unknown users have none.
     pub(crate) fn user(&self, name: &str) -> Option<&UserData> {
         (!name.is_empty()).then(|| self.users.get(name)).flatten()
@@ -172,6 +191,7 @@ impl Meta {
                 return;
             }
             let touched = r.remove_reference(reference, digest);
+            state.reindex(repo);
             let mut batch = Batch::default();
             collect(&state, repo, &touched, &mut batch);
             batch

@@ -79,6 +79,11 @@ impl<'a> Ctx<'a> {
         self.access.can_read(self.who, repo)
     }
 
+    /// Whether [`Ctx::can_read`] holds for every repository.
+    pub(crate) fn reads_everything(&self) -> bool {
+        self.access.reads_everything(self.who)
+    }
+
     pub(crate) fn can_delete(&self, repo: &str) -> bool {
         self.access.can(self.who, Action::Delete, repo)
     }

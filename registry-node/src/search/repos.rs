@@ -65,7 +65,45 @@ pub(crate) fn repo_list_with_newest_image(
     ctx: &Ctx<'_>,
     args: &Map<String, Value>,
 ) -> Result<Value, String> {
-    newest_first_page(ctx, search_repos(ctx, ""), args)
+    let page = Page::read(args.get("requestedPage"), Criteria::UpdateTime)?;
+    match kept_order_page(ctx, &page) {
+        Some(found) => Ok(paginated(found)),
+        None => newest_first_page(ctx, search_repos(ctx, ""), args),
+    }
+}
+
+/// The page of every tagged repository read off an order the metadata
+/// keeps (by name, or newest first), when the user may read every
+/// repository: it costs the page's end, not a sort of all of them, and is
+/// the page the sort and cut give, since both orders end on the name.
+fn kept_order_page(ctx: &Ctx<'_>, page: &Page) -> Option<(Value, Value)> {
+    if !ctx.reads_everything() {
+        return None;
+    }
+    let state = ctx.state;
+    let total = state.by_update.len();
+    let range = page.range(total);
+    let tagged = || state.repos.values().filter(|r| !r.tags.is_empty());
+    let repos: Vec<&Repo> = match page.sort_by {
+        Criteria::UpdateTime => state
+            .by_update
+            .names()
+            .skip(range.start)
+            .take(range.len())
+            .filter_map(|name| state.repos.get(name))
+            .collect(),
+        // Every name ranks 1 against "", so relevance is the name's order.
+        Criteria::AlphabeticAsc | Criteria::Relevance => {
+            tagged().skip(range.start).take(range.len()).collect()
+        }
+        Criteria::AlphabeticDsc => tagged().rev().skip(range.start).take(range.len()).collect(),
+        _ => return None,
+    };
+    let results: Vec<Value> = repos
+        .iter()
+        .map(|r| repo_summary(ctx, r, rank_repo_name("", &r.name)))
+        .collect();
+    Some((page_info(total, results.len()), Value::Array(results)))
 }
 
 /// A page of `repos`, unfiltered, newest first unless `requestedPage` says otherwise.

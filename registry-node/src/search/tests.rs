@@ -438,3 +438,85 @@ async fn derived_and_base_images_share_layer_prefixes() {
         ["v1", "v2"]
     );
 }
+
+/// A user who reads every repository gets `RepoListWithNewestImage` off the
+/// orders the metadata keeps; one whose policy must be asked about each
+/// repository gets it by sorting. Through pushes, retags, deletes, pulls and
+/// a restart, with times that tie, every sort and page agree.
+#[tokio::test]
+async fn kept_orders_page_as_the_sort_does() {
+    let policy = json!({"repositories": {
+            "**": {"anonymousPolicy": ["read"]},
+            "nothing-here/**": {"anonymousPolicy": []}},
+        "adminPolicy": {"users": ["alice"], "actions": ["read"]}});
+    let mut f = Fixture::with_access(Some(policy));
+    assert!(f.access.reads_everything(&user("alice")));
+    assert!(!f.access.reads_everything(&crate::auth::Identity::Anonymous));
+    let repos = ["a", "b", "c/d", "c", "e-f", "z", "m/n/o", "k"];
+    let tags = ["v1", "v2", "latest"];
+    // Future times stay each image's LastUpdated (the tag time, now, is
+    // earlier); repeated ones tie across repositories.
+    let times = [
+        Some("2100-01-01T00:00:00Z"),
+        Some("2100-01-02T00:00:00Z"),
+        Some("2100-01-02T00:00:00Z"),
+        Some("2100-03-01T00:00:00Z"),
+        Some("2020-01-01T00:00:00Z"),
+        None,
+    ];
+    let mut tagged: std::collections::BTreeSet<(usize, usize)> = Default::default();
+    let mut seed: u64 = 0x5eed;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) as usize) % n
+    };
+    let sorts = [
+        "UPDATE_TIME",
+        "ALPHABETIC_ASC",
+        "ALPHABETIC_DSC",
+        "RELEVANCE",
+    ];
+    let pages = [(0, 0), (3, 0), (3, 2), (5, 4), (0, 3), (2, 100), (1, 7)];
+    for step in 0..60 {
+        let (r, t) = (next(repos.len()), next(tags.len()));
+        match next(4) {
+            0 if tagged.contains(&(r, t)) => {
+                f.delete(repos[r], tags[t]).await;
+                tagged.remove(&(r, t));
+            }
+            1 if tagged.contains(&(r, t)) => f.pull(repos[r], tags[t]).await,
+            _ => {
+                let spec = Spec {
+                    created: times[next(times.len())],
+                    layers: vec![["l1", "l2", "l3"][next(3)]],
+                    ..Spec::default()
+                };
+                f.image(repos[r], tags[t], &spec, "").await;
+                tagged.insert((r, t));
+            }
+        }
+        if step == 30 {
+            f = f.restart().await;
+        }
+        if step % 10 != 9 {
+            continue;
+        }
+        for sort in sorts {
+            for (limit, offset) in pages {
+                let q = format!(
+                    r#"{{RepoListWithNewestImage(requestedPage: {{limit: {limit}, offset: {offset}, sortBy: {sort}}})
+                    {{Page{{TotalCount ItemCount}} Results{{Name LastUpdated Rank Size DownloadCount NewestImage{{Tag Digest}}}}}}}}"#
+                );
+                let kept = f.query_as(user("alice"), &q).await;
+                let sorted = f.query(&q).await;
+                assert!(kept.get("errors").is_none(), "{kept}");
+                assert_eq!(
+                    kept, sorted,
+                    "step {step}, {sort}, limit {limit} offset {offset}"
+                );
+            }
+        }
+    }
+}

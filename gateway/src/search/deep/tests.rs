@@ -80,7 +80,7 @@ fn deep_page_agrees(
             value: member_answer(&plan, &first, &members[m]),
         })
         .collect();
-    let short = short(&plan, &keys).unwrap();
+    let short = short(&plan, &keys, &ranking(&plan, &keys).unwrap()).unwrap();
     for m in &short {
         keys[*m].value = member_answer(&plan, &plan.all_query().unwrap(), &members[*m]);
     }
@@ -92,7 +92,7 @@ fn deep_page_agrees(
         );
         return short;
     }
-    let windows = windows(&plan, &keys).unwrap();
+    let windows = windows(&plan, &ranking(&plan, &keys).unwrap());
     let asked: usize = windows.iter().map(|w| w.limit).sum();
     assert!(asked <= limit + 1, "offset {offset}: windows {windows:?}");
     let items: Vec<Part> = windows
