@@ -57,6 +57,7 @@ log "timing: whole catalog, one page, a full walk (n=$CATALOG_PAGE), $CATALOG_RU
 out="$(python3 "$bench/catalog_pages.py" "127.0.0.1:$single_port" "127.0.0.1:$gateway_port" \
     "$CATALOG_PAGE" "$CATALOG_RUNS")"
 log "$out"
+jq -r 'to_entries[] | "cat.\(.key)=\(.value)"' <<<"$out" >>"$RESULTS"
 ratio() { jq -r "(.$1 / .$2 * 1000 | round) / 1000" <<<"$out"; }
 cat <<EOF
 

@@ -38,6 +38,9 @@ cleanup() {
     done
     for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    if [ -n "${RESULTS_OUT:-}" ] && [ -f "$RESULTS" ]; then
+        cp "$RESULTS" "$RESULTS_OUT"
+    fi
     if [ "$KEEP_TMP" = 1 ]; then
         log "kept $T"
     else
@@ -196,4 +199,28 @@ push_image() {
     curl -sS -f --max-time 30 -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
         --data-binary "@$T/$kind.manifest.json" -o /dev/null "$base/v2/$name/manifests/v1" ||
         die "PUT manifest $base/v2/$name/manifests/v1 failed"
+}
+
+# perf_start NAME PID: when PERF_DIR is set, `perf record -g` of PID into
+# $PERF_DIR/perf.NAME.data until perf_stop; nothing otherwise.
+perf_start() {
+    PERF_PID=""
+    [ -n "${PERF_DIR:-}" ] || return 0
+    mkdir -p "$PERF_DIR"
+    perf record -F 997 -g -p "$2" -o "$PERF_DIR/perf.$1.data" >/dev/null 2>&1 &
+    PERF_PID=$!
+    PERF_NAME=$1
+    sleep 0.5
+}
+
+# perf_stop: ends perf_start's recording and writes its flat profile to
+# $PERF_DIR/perf.NAME.txt, logging its top lines.
+perf_stop() {
+    [ -n "${PERF_PID:-}" ] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    perf report -i "$PERF_DIR/perf.$PERF_NAME.data" --stdio --no-children --percent-limit 1 \
+        -g none --sort dso,symbol >"$PERF_DIR/perf.$PERF_NAME.txt" 2>/dev/null || true
+    log "perf $PERF_NAME: $(grep -v '^#' "$PERF_DIR/perf.$PERF_NAME.txt" | grep . | head -6 | tr -s ' ' | paste -sd'|')"
+    PERF_PID=""
 }

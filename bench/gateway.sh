@@ -39,6 +39,8 @@ NO_BUILD="${NO_BUILD:-0}"                     # 1: use target/release as it is
 WAIT_IDLE="${WAIT_IDLE:-0}"                   # wait up to this many seconds for a quiet machine
 KEEP_TMP="${KEEP_TMP:-0}"                     # 1: keep the temporary directory
 SUMMARY_OUT="${SUMMARY_OUT:-}"                # also write the summary table here
+SKIP_CATALOG="${SKIP_CATALOG:-0}"             # 1: leave out the catalog (bench/catalog.sh has it)
+PERF_DIR="${PERF_DIR:-}"                      # set: perf profiles of the proxies (manifest run, first blob pull)
 # nginx's proxy_buffer_size: with proxy_buffering off it is how much nginx
 # reads from a node per system call. nginx's own default (one page, 4k; set
 # NGINX_PROXY_BUFFER= to keep it) halves its blob throughput here; 64k is the
@@ -193,10 +195,12 @@ cpu_of() { [ -n "$1" ] && python3 "$bench/procstat.py" cpu $1 || echo 0; }
 for t in "${targets[@]}"; do
     log "manifest GET via $t: warm-up 2 s, then wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${WRK_DURATION}s"
     wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d2s -s "$bench/manifest.lua" "${base[$t]}" -- v1 "${manifest_repos[@]}" >/dev/null
+    [ "$t" = direct ] || perf_start "manifest.$t" "${proxy_pid[$t]}"
     p0="$(cpu_of "${proxy_pid[$t]}")" n0="$(cpu_of "${tier_nodes[$t]}")"
     wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${WRK_DURATION}s" --timeout 10s -s "$bench/manifest.lua" \
         "${base[$t]}" -- v1 "${manifest_repos[@]}" >"$T/wrk.$t.txt"
     p1="$(cpu_of "${proxy_pid[$t]}")" n1="$(cpu_of "${tier_nodes[$t]}")"
+    perf_stop
     line="$(grep '^RESULT ' "$T/wrk.$t.txt")" || die "wrk via $t printed no RESULT: $(cat "$T/wrk.$t.txt")"
     eval "${line#RESULT }" # requests= duration_us= p50_us= ... (numbers only, from our Lua)
     errors=$((status_errors + connect_errors + read_errors + write_errors + timeouts))
@@ -224,9 +228,11 @@ for t in "${targets[@]}"; do pull "${base[$t]}/v2/bench/big/blobs/$big_digest" >
 declare -A speeds blob_proxy_cpu blob_node_cpu
 for run in $(seq "$BLOB_RUNS"); do
     for t in "${targets[@]}"; do # interleaved, so drift hits all three alike
+        [ "$t" = direct ] || [ "$run" != 1 ] || perf_start "blob.$t" "${proxy_pid[$t]}"
         p0="$(cpu_of "${proxy_pid[$t]}")" n0="$(cpu_of "${tier_nodes[$t]}")"
         s="$(pull "${base[$t]}/v2/bench/big/blobs/$big_digest")"
         p1="$(cpu_of "${proxy_pid[$t]}")" n1="$(cpu_of "${tier_nodes[$t]}")"
+        perf_stop
         blob_proxy_cpu[$t]="$(awk -v s="${blob_proxy_cpu[$t]:-0}" -v a="$p0" -v b="$p1" 'BEGIN { print s + b - a }')"
         blob_node_cpu[$t]="$(awk -v s="${blob_node_cpu[$t]:-0}" -v a="$n0" -v b="$n1" 'BEGIN { print s + b - a }')"
         speeds[$t]="${speeds[$t]:-} $s"
@@ -278,46 +284,50 @@ for t in "${targets[@]}"; do
 done
 
 # --- 4. catalog ------------------------------------------------------------------------
-log "catalog: $CATALOG_MEMBERS member nodes, one single node, a gateway in front of the members"
-# The data goes to disk first (a node indexes its repositories when it
-# starts), placed by the members' addresses, so their ports come first.
-single_port="$(free_port)"
-cat_members=() cat_roots=() cat_ports=()
-for i in $(seq "$CATALOG_MEMBERS"); do
-    cat_ports+=("$(free_port)")
-    cat_members+=("127.0.0.1:${cat_ports[-1]}")
-    cat_roots+=("127.0.0.1:${cat_ports[-1]}=$T/cat$i")
-done
-gateway_config "$T/gateway-cat.json" "${cat_members[@]}"
-log "writing $CATALOG_REPOS repositories to disk twice (owners from verify-config)"
-python3 "$bench/catalog_fixture.py" "$BIN/flotilla-gateway" "$T/gateway-cat.json" "$CATALOG_REPOS" \
-    "$T/single" "${cat_roots[@]}" >&2
-timeout 300 sync || log "WARNING: sync did not finish in 300 s"
-node_on single "$single_port"
-for i in $(seq "$CATALOG_MEMBERS"); do node_on "cat$i" "${cat_ports[$((i - 1))]}"; done
-start gateway-cat "$BIN/flotilla-gateway" serve "$T/gateway-cat.json"
-catgw_port=$STARTED_PORT
-declare -A cat_base=([direct]="127.0.0.1:$single_port" [gateway]="127.0.0.1:$catgw_port")
-for t in direct gateway; do
-    url="http://${cat_base[$t]}/v2/_catalog"
-    count="$(curl -sS -f --max-time 120 "$url" | jq '.repositories | length')" # also warms the dentry cache
-    [ "$count" = "$CATALOG_REPOS" ] || log "WARNING: catalog via $t lists $count repositories, not $CATALOG_REPOS"
-    result "cat.$t.count" "$count"
-    times=()
-    for _ in $(seq "$CATALOG_RUNS"); do
-        times+=("$(curl -sS -f --max-time 120 -o /dev/null -w '%{time_total}' "$url")")
+if [ "$SKIP_CATALOG" = 1 ]; then
+    log "catalog skipped (SKIP_CATALOG=1; bench/catalog.sh measures it on its own)"
+else
+    log "catalog: $CATALOG_MEMBERS member nodes, one single node, a gateway in front of the members"
+    # The data goes to disk first (a node indexes its repositories when it
+    # starts), placed by the members' addresses, so their ports come first.
+    single_port="$(free_port)"
+    cat_members=() cat_roots=() cat_ports=()
+    for i in $(seq "$CATALOG_MEMBERS"); do
+        cat_ports+=("$(free_port)")
+        cat_members+=("127.0.0.1:${cat_ports[-1]}")
+        cat_roots+=("127.0.0.1:${cat_ports[-1]}=$T/cat$i")
     done
-    sorted="$(printf '%s\n' "${times[@]}" | sort -n)"
-    result "cat.$t.full_ms" "$(awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.0f", m * 1000 }' <<<"$sorted")"
-    log "full catalog via $t: ${times[*]} s"
-    log "paged walk via $t: n=$CATALOG_PAGE, at most $WALK_MAX_S s"
-    walk="$(python3 "$bench/catalog_walk.py" "${cat_base[$t]}" "$CATALOG_PAGE" "$WALK_MAX_S")"
-    log "paged walk via $t: $walk"
-    result "cat.$t.walk_s" "$(jq -r .seconds <<<"$walk")"
-    result "cat.$t.walk_pages" "$(jq -r .pages <<<"$walk")"
-    result "cat.$t.walk_repos" "$(jq -r .repositories <<<"$walk")"
-    result "cat.$t.walk_finished" "$(jq -r .finished <<<"$walk")"
-done
+    gateway_config "$T/gateway-cat.json" "${cat_members[@]}"
+    log "writing $CATALOG_REPOS repositories to disk twice (owners from verify-config)"
+    python3 "$bench/catalog_fixture.py" "$BIN/flotilla-gateway" "$T/gateway-cat.json" "$CATALOG_REPOS" \
+        "$T/single" "${cat_roots[@]}" >&2
+    timeout 300 sync || log "WARNING: sync did not finish in 300 s"
+    node_on single "$single_port"
+    for i in $(seq "$CATALOG_MEMBERS"); do node_on "cat$i" "${cat_ports[$((i - 1))]}"; done
+    start gateway-cat "$BIN/flotilla-gateway" serve "$T/gateway-cat.json"
+    catgw_port=$STARTED_PORT
+    declare -A cat_base=([direct]="127.0.0.1:$single_port" [gateway]="127.0.0.1:$catgw_port")
+    for t in direct gateway; do
+        url="http://${cat_base[$t]}/v2/_catalog"
+        count="$(curl -sS -f --max-time 120 "$url" | jq '.repositories | length')" # also warms the dentry cache
+        [ "$count" = "$CATALOG_REPOS" ] || log "WARNING: catalog via $t lists $count repositories, not $CATALOG_REPOS"
+        result "cat.$t.count" "$count"
+        times=()
+        for _ in $(seq "$CATALOG_RUNS"); do
+            times+=("$(curl -sS -f --max-time 120 -o /dev/null -w '%{time_total}' "$url")")
+        done
+        sorted="$(printf '%s\n' "${times[@]}" | sort -n)"
+        result "cat.$t.full_ms" "$(awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.0f", m * 1000 }' <<<"$sorted")"
+        log "full catalog via $t: ${times[*]} s"
+        log "paged walk via $t: n=$CATALOG_PAGE, at most $WALK_MAX_S s"
+        walk="$(python3 "$bench/catalog_walk.py" "${cat_base[$t]}" "$CATALOG_PAGE" "$WALK_MAX_S")"
+        log "paged walk via $t: $walk"
+        result "cat.$t.walk_s" "$(jq -r .seconds <<<"$walk")"
+        result "cat.$t.walk_pages" "$(jq -r .pages <<<"$walk")"
+        result "cat.$t.walk_repos" "$(jq -r .repositories <<<"$walk")"
+        result "cat.$t.walk_finished" "$(jq -r .finished <<<"$walk")"
+    done
+fi
 
 result env.load_after "$(cut -d' ' -f1-3 /proc/loadavg)"
 

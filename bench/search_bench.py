@@ -281,6 +281,7 @@ def measure(results, single_url, gateway_url, gateway_pid, members):
             report = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children",
                                      "--percent-limit", "2", "-g", "none", "--sort", "symbol"],
                                     capture_output=True, text=True, timeout=120).stdout
+            os.makedirs(PERF_DIR, exist_ok=True)
             with open(os.path.join(PERF_DIR, f"perf.{name}.txt"), "w") as f:
                 f.write(report)
             top = [" ".join(ln.split()[:1] + ln.split()[2:]).rstrip(" -")

@@ -189,9 +189,14 @@ pub(crate) struct Inbound {
     inner: Incoming,
     member: String,
     stall: Duration,
-    /// Armed while the member owes bytes; never while the client is slow
+    /// Since when the member owes bytes: set when hyper asks and nothing is
+    /// there, cleared by the next bytes; never set while the client is slow
     /// to take them (then hyper does not ask).
-    waiting: Option<Pin<Box<Sleep>>>,
+    owed_since: Option<Instant>,
+    /// One timer for the whole body, made at the first wait. It is moved
+    /// only when it fires early (the member sent bytes since it was set),
+    /// not at every chunk: a chunk's bytes then cost no timer work.
+    timer: Option<Pin<Box<Sleep>>>,
     metrics: Arc<Metrics>,
     failed: bool,
 }
@@ -207,7 +212,8 @@ impl Inbound {
             inner,
             member,
             stall,
-            waiting: None,
+            owed_since: None,
+            timer: None,
             metrics,
             failed: false,
         }
@@ -235,7 +241,7 @@ impl Body for Inbound {
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                this.waiting = None;
+                this.owed_since = None;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(None) => Poll::Ready(None),
@@ -245,11 +251,20 @@ impl Body for Inbound {
             }
             Poll::Pending => {
                 let stall = this.stall;
-                let waiting = this
-                    .waiting
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
-                if waiting.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
+                let due = *this.owed_since.get_or_insert_with(Instant::now) + stall;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+                loop {
+                    if timer.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    if timer.deadline() >= due {
+                        break;
+                    }
+                    // Set for an earlier wait, which bytes ended: this
+                    // wait's bound is later.
+                    timer.as_mut().reset(due);
                 }
                 let err = this.abort("stall", format!("sent no byte of its answer for {stall:?}"));
                 Poll::Ready(Some(Err(err)))
