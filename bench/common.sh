@@ -201,13 +201,16 @@ push_image() {
         die "PUT manifest $base/v2/$name/manifests/v1 failed"
 }
 
-# perf_start NAME PID: when PERF_DIR is set, `perf record -g` of PID into
-# $PERF_DIR/perf.NAME.data until perf_stop; nothing otherwise.
+# perf_start NAME PID: when PERF_DIR is set, `perf record -g` of PID and
+# its children (nginx's workers) into $PERF_DIR/perf.NAME.data until
+# perf_stop; nothing otherwise.
 perf_start() {
     PERF_PID=""
     [ -n "${PERF_DIR:-}" ] || return 0
     mkdir -p "$PERF_DIR"
-    perf record -F 997 -g -p "$2" -o "$PERF_DIR/perf.$1.data" >/dev/null 2>&1 &
+    local pids
+    pids="$(printf '%s\n' "$2" $(pgrep -P "$2") | paste -sd,)"
+    perf record -F 997 -g -p "$pids" -o "$PERF_DIR/perf.$1.data" >/dev/null 2>&1 &
     PERF_PID=$!
     PERF_NAME=$1
     sleep 0.5
