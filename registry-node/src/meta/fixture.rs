@@ -66,6 +66,11 @@ impl Fixture {
 
     fn open(dir: tempfile::TempDir, policy: Option<Value>) -> Self {
         let access = access(dir.path(), policy);
+        Self::start(dir, access)
+    }
+
+    /// The node on `dir`: storage opened, metadata rebuilt from it.
+    fn start(dir: tempfile::TempDir, access: Access) -> Self {
         let store = Store::open(dir.path()).unwrap();
         let meta = Arc::new(Meta::open(&store, dir.path()).unwrap());
         Self {
@@ -83,14 +88,7 @@ impl Fixture {
             dir, meta, access, ..
         } = self;
         drop(meta);
-        let store = Store::open(dir.path()).unwrap();
-        let meta = Arc::new(Meta::open(&store, dir.path()).unwrap());
-        Self {
-            dir,
-            store,
-            meta,
-            access,
-        }
+        Self::start(dir, access)
     }
 
     pub(crate) async fn blob(&self, repo: &str, bytes: &[u8]) -> Digest {
