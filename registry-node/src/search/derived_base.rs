@@ -1,11 +1,11 @@
 //! `DerivedImageList` and `BaseImageList`: tagged images whose layers extend, or are a prefix of, the given image's (zot-reference §1.5).
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::filter::Filter;
 use super::images::{filter_tags, page_images, split_image, tagged_image};
 use super::summary::Found;
-use super::{arg_str, Ctx};
+use super::{arg_str, object, Ctx};
 use crate::meta::image::{Blob, Manifest};
 use flotilla_protocol::search::paging::Criteria;
 
@@ -58,7 +58,7 @@ fn related_images(
         Criteria::UpdateTime,
         &Filter::default(),
     )?;
-    Ok(json!({"Page": page, "Results": results}))
+    Ok(object([("Page", page), ("Results", results)]))
 }
 
 /// `DerivedImageList`: images built on top of the argument image.

@@ -1,12 +1,12 @@
 //! `GlobalSearch`: input checks, `cleanQuery`, the four targets (repositories, `repo:tag`, `:tag`, digests) and their pages (zot-reference §1.6).
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::filter::{Filter, SIZE_LIMIT};
 use super::images::{filter_tags, matches_digest, page_images};
 use super::repos::{page_repos, search_repos};
 use super::summary::Found;
-use super::{arg_str, Ctx};
+use super::{arg_str, object, Ctx};
 use flotilla_protocol::search::paging::Criteria;
 
 /// What a cleaned query searches (zot's `getSearchTarget`).
@@ -76,7 +76,13 @@ pub(crate) fn global_search(ctx: &Ctx<'_>, args: &Map<String, Value>) -> Result<
         Target::Repo(text) => {
             let (page, repos) =
                 page_repos(ctx, search_repos(ctx, text), requested, default, &filter)?;
-            return Ok(json!({"Page": page, "Repos": repos, "Images": [], "Layers": []}));
+            let empty = || Value::Array(Vec::new());
+            return Ok(object([
+                ("Page", page),
+                ("Repos", repos),
+                ("Images", empty()),
+                ("Layers", empty()),
+            ]));
         }
         Target::Image(text) => search_tags(ctx, text)?,
         Target::Tag(tag) => filter_tags(
@@ -93,7 +99,12 @@ pub(crate) fn global_search(ctx: &Ctx<'_>, args: &Map<String, Value>) -> Result<
         ),
     };
     let (page, images) = page_images(ctx, found, requested, default, &filter)?;
-    Ok(json!({"Page": page, "Images": images, "Repos": null, "Layers": []}))
+    Ok(object([
+        ("Page", page),
+        ("Images", images),
+        ("Repos", Value::Null),
+        ("Layers", Value::Array(Vec::new())),
+    ]))
 }
 
 /// zot's `SearchTags("repo:tagprefix")`: the repository named exactly, its

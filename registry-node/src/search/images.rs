@@ -4,7 +4,7 @@ use serde_json::{json, Map, Value};
 
 use super::filter::Filter;
 use super::summary::{image_summary, Found};
-use super::{arg_str, page_info, Ctx};
+use super::{arg_str, object, page_info, Ctx};
 use crate::meta::image::{Image, Manifest};
 use crate::meta::repo::Repo;
 use flotilla_protocol::search::paging::{image_order, Criteria, Page};
@@ -67,7 +67,7 @@ pub(crate) fn page_images(
 }
 
 fn paginated((page, results): (Value, Value)) -> Value {
-    json!({"Page": page, "Results": results})
+    object([("Page", page), ("Results", results)])
 }
 
 /// `ImageList(repo)`: the tags of one repository, or of all when `repo` is "".

@@ -161,6 +161,17 @@ pub(crate) fn arg_str<'a>(args: &'a Map<String, Value>, name: &str) -> &'a str {
     args.get(name).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// An object of `fields`, moved in. `json!` would serialize each value
+/// into a fresh copy, which for a page of summaries is the page again.
+pub(crate) fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect(),
+    )
+}
+
 /// zot's `PageInfo`.
 pub(crate) fn page_info(total: usize, count: usize) -> Value {
     serde_json::json!({"TotalCount": total, "ItemCount": count})

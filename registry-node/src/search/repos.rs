@@ -4,7 +4,7 @@ use serde_json::{json, Map, Value};
 
 use super::filter::Filter;
 use super::summary::{image_summary, newest_signed, repo_key, repo_summary, Found};
-use super::{arg_str, page_info, Ctx};
+use super::{arg_str, object, page_info, Ctx};
 use crate::meta::repo::Repo;
 use flotilla_protocol::search::paging::{
     newest_first, rank_repo_name, repo_order, Criteria, Page, Stamp,
@@ -57,7 +57,7 @@ pub(crate) fn page_repos(
 }
 
 fn paginated((page, results): (Value, Value)) -> Value {
-    json!({"Page": page, "Results": results})
+    object([("Page", page), ("Results", results)])
 }
 
 /// `RepoListWithNewestImage`: every repository with a tag, rank 1, newest first by default.
@@ -168,5 +168,8 @@ pub(crate) fn expanded_repo_info(
         .iter()
         .map(|f| image_summary(&ctx.wanted, f, Some(deletable)))
         .collect();
-    Ok(json!({"Summary": repo_summary(ctx, repo, 0), "Images": images}))
+    Ok(object([
+        ("Summary", repo_summary(ctx, repo, 0)),
+        ("Images", Value::Array(images)),
+    ]))
 }

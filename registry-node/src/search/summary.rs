@@ -319,7 +319,7 @@ pub(crate) fn image_summary(
         Image::Manifest(m) => {
             out.put("MediaType", || m.media_type.clone().into());
             out.put("Manifests", || {
-                json!([manifest_summary(wanted, repo, None, m)])
+                Value::Array(vec![manifest_summary(wanted, repo, None, m)])
             });
             out.put("Size", || blob_sizes(m).0.to_string().into());
             out.put("ArtifactType", || json!(m.artifact_type));
