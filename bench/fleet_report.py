@@ -52,9 +52,9 @@ def main():
         blob, "≤ 1.0", blob is not None and blob <= 1.0, "×")
     hwm, nginx_hwm = g("conc.gateway.hwm_kib"), g("conc.nginx.hwm_kib")
     conc = int(g("conc.expected") or 0)
-    row(f"{conc} concurrent pulls, proxy peak RSS (MiB), gateway; nginx beside",
+    row(f"{conc} concurrent pulls, proxy peak RSS, gateway (nginx beside)",
         f"{(hwm or 0) / 1024:.1f} MiB", f"{(nginx_hwm or 0) / 1024:.1f} MiB",
-        None if hwm is None else hwm / 1024, "≤ 32", hwm is not None and hwm / 1024 <= 32)
+        None if hwm is None else hwm / 1024, "≤ 32 MiB", hwm is not None and hwm / 1024 <= 32, " MiB")
 
 
 if __name__ == "__main__":
