@@ -45,9 +45,12 @@ impl Catalog {
 
     pub(super) fn insert(&self, repo: &str) {
         let mut names = self.0.write().unwrap_or_else(|e| e.into_inner());
-        if !names.contains(&Walked(repo.to_owned())) {
-            names.insert(Walked(repo.to_owned()));
-        }
+        names.insert(Walked(repo.to_owned()));
+    }
+
+    /// The names as they stand, read-locked.
+    fn names(&self) -> std::sync::RwLockReadGuard<'_, BTreeSet<Walked>> {
+        self.0.read().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -61,7 +64,7 @@ impl Store {
     /// byte-wise: component-wise lexicographic (`a`, `a/b`, `a-c`), the order
     /// of zot's local driver (zot-reference §2.3.1).
     pub(crate) fn catalog(&self) -> Vec<String> {
-        let names = self.catalog.0.read().unwrap_or_else(|e| e.into_inner());
+        let names = self.catalog.names();
         names.iter().map(|w| w.0.clone()).collect()
     }
 
@@ -74,7 +77,7 @@ impl Store {
         n: i64,
         readable: impl Fn(&str) -> bool,
     ) -> Vec<String> {
-        let names = self.catalog.0.read().unwrap_or_else(|e| e.into_inner());
+        let names = self.catalog.names();
         let from = Walked(last.to_owned());
         let scan: Box<dyn Iterator<Item = &Walked>> = if last.is_empty() {
             Box::new(names.iter())
@@ -98,7 +101,7 @@ impl Store {
         n: i64,
         readable: impl Fn(&str) -> bool,
     ) -> Vec<String> {
-        let names = self.catalog.0.read().unwrap_or_else(|e| e.into_inner());
+        let names = self.catalog.names();
         let from = Walked(from.to_owned());
         let limit = usize::try_from(n).unwrap_or(usize::MAX);
         names
