@@ -1,4 +1,4 @@
-//! The gateway's catalog fan-out on any member answers: the client's query, then per member a `Link` line and a body. Every `Link` followed stays on the member's catalog; the merged page is sorted, unique, at most `n`, of the members' names, and serializes as JSON.
+//! The gateway's catalog fan-out on any member answers: the client's query, then per member a `Link` line and a body. Every `Link` followed stays on the member's catalog; the merged page is one registry's page of the members' union (sorted, unique, at most `n`), and serializes as JSON.
 
 #![no_main]
 
@@ -31,7 +31,16 @@ fuzz_target!(|data: &[u8]| {
     }
     let all: Vec<String> = catalogs.iter().flatten().cloned().collect();
     let (page, link) = merged_catalog(catalogs, Some(query));
-    let (_, n) = flotilla_protocol::paging::catalog_params(Some(query));
+    let (last, n) = flotilla_protocol::paging::catalog_params(Some(query));
+    // The merge is one registry's page of the members' union.
+    let mut union = all.clone();
+    union.sort_by(|a, b| catalog_order(a, b));
+    union.dedup();
+    assert_eq!(
+        page,
+        flotilla_protocol::paging::catalog_page(union, &last, n, |_| true),
+        "query {query:?}"
+    );
     if n >= 0 {
         assert!(page.len() as i64 <= n);
     }

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{BinaryHeap, HashSet};
 use std::fmt;
 
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use crate::client::Client;
 use crate::config::OnMemberFailure;
 use crate::error::GatewayError;
 use crate::members::{read_charged, ReadError};
+use crate::placement;
 use crate::proxy;
 use crate::response::Body;
 use crate::state::Gateway;
@@ -28,15 +29,26 @@ use crate::state::Gateway;
 enum Part {
     /// Its catalog pages as it sent them: names are borrowed from them for
     /// the merge, so each is held once, in the text that was charged.
-    Pages(Vec<Bytes>),
+    Pages(Got),
     /// The member refused the caller (401/403): the client gets that answer as is.
     Refused(Response<Body>),
 }
 
+/// What one member sent.
+struct Got {
+    /// Its name, for errors and warnings.
+    member: String,
+    /// Its pages, as sent.
+    pages: Vec<Bytes>,
+    /// The page pushed down (`Some(count)` names asked) that it answered, or
+    /// `None`: its whole catalog, walked.
+    cut: Option<usize>,
+}
+
 /// What the fan-out brought back, for the merge.
 struct Fetched {
-    /// Each member that answered, with its pages.
-    pages: Vec<(String, Vec<Bytes>)>,
+    /// Each member that answered, by index, with its pages.
+    pages: Vec<(usize, Got)>,
     /// Members that failed (`onMemberFailure: partial` leaves them out).
     failed: Vec<GatewayError>,
     /// What the pages hold of the merge budget.
@@ -57,33 +69,42 @@ pub(crate) async fn catalog(
 ) -> Result<Response<Body>, GatewayError> {
     let (parts, _) = req.into_parts();
     let (last, n) = paging::catalog_params(parts.uri.query());
-    // A page of `n` needs, from each member, at most its `n` names after
-    // `last`, plus `last` itself (whose presence decides an empty page).
-    let pushed = (n >= 0).then(|| {
-        let from: String = form_urlencoded::byte_serialize(last.as_bytes()).collect();
-        format!(
-            "/v2/_catalog?n={}&{}={from}",
-            n.saturating_add(1),
-            paging::CATALOG_FROM
-        )
-    });
-    let fetched = fetch_all(gw, client, &parts, pushed.as_deref())
-        .await
-        .inspect_err(|err| gw.metrics.fan_out_failure(err))?;
-    let fetched = match fetched {
-        Outcome::Merge(fetched) => fetched,
-        Outcome::Refused(resp) => return Ok(resp),
-    };
     let paging = Paging {
         last,
         n,
         partial: gw.config.on_member_failure == OnMemberFailure::Partial,
     };
-    // Sorting a large fleet's names takes a while: off the async workers.
-    let merged = match tokio::task::spawn_blocking(move || merge(fetched, &paging)).await {
-        Ok(merged) => merged.inspect_err(|err| gw.metrics.fan_out_failure(err))?,
-        // Never aborted, so only a bug in the merge lands here: raised where it belongs.
-        Err(e) => std::panic::resume_unwind(e.try_into_panic().unwrap_or_else(|e| Box::new(e))),
+    let deadline = tokio::time::Instant::now() + gw.config.timeouts.fan_out;
+    let everyone: Vec<usize> = (0..gw.members.len()).collect();
+    // A page of `n` needs from each member at most its `n` names after
+    // `last`; placement spreads them evenly, so each is first asked for its
+    // share, and only one that may hold more of the page is asked again.
+    let share = usize::try_from(paging.n)
+        .ok()
+        .map(|n| placement::first_share(n, everyone.len()));
+    let fetched = fetch_all(gw, client, &parts, &everyone, paging.push(share), deadline).await;
+    let mut fetched = match fetched.inspect_err(|err| gw.metrics.fan_out_failure(err))? {
+        Outcome::Merge(fetched) => fetched,
+        Outcome::Refused(resp) => return Ok(resp),
+    };
+    let mut may_ask_again = true;
+    let merged = loop {
+        let merged = merge_where_it_fits(fetched, &paging, may_ask_again).await;
+        let short = match merged.inspect_err(|err| gw.metrics.fan_out_failure(err))? {
+            Merge::Done(merged) => break merged,
+            Merge::Short(back, short) => {
+                fetched = back;
+                short
+            }
+        };
+        // Each member found short is asked for the whole page: it cannot be short again.
+        may_ask_again = false;
+        let whole = usize::try_from(paging.n).ok();
+        let again = fetch_all(gw, client, &parts, &short, paging.push(whole), deadline).await;
+        match again.inspect_err(|err| gw.metrics.fan_out_failure(err))? {
+            Outcome::Merge(again) => fetched.replace(again),
+            Outcome::Refused(resp) => return Ok(resp),
+        }
     };
     for err in &merged.failed {
         gw.metrics.fan_out_failure(err);
@@ -106,28 +127,32 @@ pub(crate) async fn catalog(
     Ok(resp)
 }
 
-/// Asks every member for its whole catalog, all within `timeouts.fanOut`
-/// (bodies included). Stops early on a refusal, on the merge budget running
-/// out, and (unless partial) on the first member failure; when the deadline
-/// passes, every member not finished by then is named.
+/// Asks `members` for their part (the page at `pushed`, else the whole
+/// catalog), all by `deadline`, the end of `timeouts.fanOut` for the whole
+/// request (bodies included). Stops early on a refusal, on the merge budget
+/// running out, and (unless partial) on the first member failure; when the
+/// deadline passes, every member not finished by then is named.
 async fn fetch_all(
     gw: &Gateway,
     client: &Client,
     parts: &http::request::Parts,
-    pushed: Option<&str>,
+    members: &[usize],
+    pushed: Option<Pushed>,
+    deadline: tokio::time::Instant,
 ) -> Result<Outcome, GatewayError> {
     let partial = gw.config.on_member_failure == OnMemberFailure::Partial;
     let after = gw.config.timeouts.fan_out;
-    let deadline = tokio::time::Instant::now() + after;
-    let count = gw.members.len();
-    let mut pending: FuturesUnordered<_> = (0..count)
-        .map(|i| async move {
+    let pushed = pushed.as_ref();
+    let mut pending: FuturesUnordered<_> = members
+        .iter()
+        .enumerate()
+        .map(|(slot, &i)| async move {
             let mut charge = gw.budget.charge();
             let part = member_catalog(gw, i, client, parts, pushed, &mut charge).await;
-            (i, part, charge)
+            (slot, part, charge)
         })
         .collect();
-    let mut done: Vec<Option<Result<Part, GatewayError>>> = (0..count).map(|_| None).collect();
+    let mut done: Vec<Option<Result<Part, GatewayError>>> = members.iter().map(|_| None).collect();
     let mut charge = gw.budget.charge();
     let collect = async {
         while let Some((i, part, held)) = pending.next().await {
@@ -153,11 +178,11 @@ async fn fetch_all(
         failed: Vec::new(),
         charge,
     };
-    for (i, slot) in done.into_iter().enumerate() {
+    for (&i, slot) in members.iter().zip(done) {
         let member = gw.members.get(i).name.clone();
         match slot {
             Some(Ok(Part::Refused(resp))) => return Ok(Outcome::Refused(resp)),
-            Some(Ok(Part::Pages(pages))) => fetched.pages.push((member, pages)),
+            Some(Ok(Part::Pages(got))) => fetched.pages.push((i, got)),
             Some(Err(err @ GatewayError::MergeBudget { .. })) => return Err(err),
             Some(Err(err)) => fetched.failed.push(err),
             None if !in_time => fetched
@@ -171,10 +196,85 @@ async fn fetch_all(
 }
 
 /// The client's `n`/`last`, and what a failed member does to the answer.
+#[derive(Clone)]
 struct Paging {
     last: String,
     n: i64,
     partial: bool,
+}
+
+/// A page pushed down to a member: its names from `last` on.
+struct Pushed {
+    path: String,
+    /// How many names are asked: a member that sends as many may hold more.
+    count: usize,
+}
+
+impl Paging {
+    /// The push-down of `names` names after `last` (`None`: no push-down,
+    /// every member's whole catalog), asked with `last` itself, whose
+    /// presence decides an empty page.
+    fn push(&self, names: Option<usize>) -> Option<Pushed> {
+        let count = names?.saturating_add(1);
+        let from: String = form_urlencoded::byte_serialize(self.last.as_bytes()).collect();
+        Some(Pushed {
+            path: format!("/v2/_catalog?n={count}&{}={from}", paging::CATALOG_FROM),
+            count,
+        })
+    }
+}
+
+/// The most text merged on an async worker; more is merged on the blocking pool.
+const INLINE_MERGE_BYTES: usize = 256 << 10;
+
+impl Fetched {
+    /// The text of every page fetched.
+    fn bytes(&self) -> usize {
+        self.pages
+            .iter()
+            .flat_map(|(_, got)| &got.pages)
+            .map(Bytes::len)
+            .sum()
+    }
+
+    /// Takes `again`'s parts in place of the same members' earlier ones.
+    fn replace(&mut self, again: Fetched) {
+        for (i, got) in again.pages {
+            match self.pages.iter_mut().find(|(j, _)| *j == i) {
+                Some(slot) => slot.1 = got,
+                None => self.pages.push((i, got)),
+            }
+        }
+        self.failed.extend(again.failed);
+        self.charge.absorb(again.charge);
+    }
+}
+
+/// Merges on this async worker, or for more text than a page's (sorting a
+/// large fleet's names takes a while) on the blocking pool.
+async fn merge_where_it_fits(
+    fetched: Fetched,
+    paging: &Paging,
+    may_ask_again: bool,
+) -> Result<Merge, GatewayError> {
+    if fetched.bytes() <= INLINE_MERGE_BYTES {
+        return merge(fetched, paging, may_ask_again);
+    }
+    let paging = paging.clone();
+    match tokio::task::spawn_blocking(move || merge(fetched, &paging, may_ask_again)).await {
+        Ok(merged) => merged,
+        // Never aborted, so only a bug in the merge lands here: raised where it belongs.
+        Err(e) => std::panic::resume_unwind(e.try_into_panic().unwrap_or_else(|e| Box::new(e))),
+    }
+}
+
+/// What a merge comes to.
+enum Merge {
+    /// The page, exact.
+    Done(Merged),
+    /// These members (indices) sent all they were asked, and the page may
+    /// hold more of their names: the parts are given back to ask them again.
+    Short(Fetched, Vec<usize>),
 }
 
 /// The merged page, ready to send.
@@ -185,50 +285,70 @@ struct Merged {
     failed: Vec<GatewayError>,
 }
 
-/// Reads every member's names out of its pages, sorts them in zot's order
-/// without duplicates, and cuts the client's page. Names stay borrowed from
-/// the pages, so the merge holds little beyond the text it was sent.
-fn merge(fetched: Fetched, paging: &Paging) -> Result<Merged, GatewayError> {
-    let Fetched {
-        pages,
-        mut failed,
-        mut charge,
-    } = fetched;
-    // Every name is a quoted string: half the quotes bound the count, so the
-    // index is charged before it is allocated, once, and never regrown.
-    let quotes: usize = pages
+/// Reads every member's names out of its pages and merges them in zot's
+/// order without duplicates, as far as the client's page. Names stay
+/// borrowed from the pages, so the merge holds little beyond the text it
+/// was sent. With `may_ask_again`, a page that may miss names of members
+/// that sent all they were asked comes back [`Merge::Short`].
+fn merge(fetched: Fetched, paging: &Paging, may_ask_again: bool) -> Result<Merge, GatewayError> {
+    // Every name is a quoted string: half the quotes bound a member's count,
+    // so the lists are charged before they are allocated, and never regrown.
+    let quotes = |got: &Got| -> usize {
+        let bodies = got.pages.iter();
+        bodies
+            .map(|body| body.iter().filter(|&&b| b == b'"').count())
+            .sum()
+    };
+    let counts: Vec<usize> = fetched
+        .pages
         .iter()
-        .flat_map(|(_, bodies)| bodies)
-        .map(|body| body.iter().filter(|&&b| b == b'"').count())
-        .sum();
-    // The index, and the stable sort's scratch of half as much again.
-    charge.add(quotes / 2 * std::mem::size_of::<Name<'_>>() * 3 / 2)?;
-    let mut names: Vec<Name<'_>> = Vec::with_capacity(quotes / 2);
-    for (member, bodies) in &pages {
-        let before = names.len();
-        for body in bodies {
-            if let Err(e) = names_into(body, &mut names) {
-                names.truncate(before);
-                failed.push(GatewayError::BadMember {
-                    member: member.clone(),
-                    reason: format!("catalog is not a catalog: {e}"),
-                });
-                break;
-            }
+        .map(|(_, got)| quotes(got) / 2)
+        .collect();
+    // The lists, a sort's scratch of half as much again, and the page.
+    let per_name = std::mem::size_of::<Name<'_>>() * 3 / 2 + std::mem::size_of::<&Name<'_>>();
+    let mut index = fetched.charge.sibling();
+    index.add(counts.iter().sum::<usize>() * per_name)?;
+    let mut failed = Vec::new();
+    let mut lists = Vec::with_capacity(fetched.pages.len());
+    let mut members = Vec::with_capacity(fetched.pages.len());
+    for ((i, got), count) in fetched.pages.iter().zip(counts) {
+        let mut names = Vec::with_capacity(count);
+        let read = got
+            .pages
+            .iter()
+            .try_for_each(|body| names_into(body, &mut names));
+        if let Err(e) = read {
+            failed.push(GatewayError::BadMember {
+                member: got.member.clone(),
+                reason: format!("catalog is not a catalog: {e}"),
+            });
+            continue;
         }
+        let full = got.cut.is_some_and(|asked| names.len() >= asked);
+        lists.push(Listed { names, full });
+        members.push(*i);
     }
-    if !paging.partial {
-        match failed.len() {
-            0 => {}
-            1 => return Err(failed.remove(0)),
-            _ => return Err(GatewayError::Members(failed)),
-        }
+    let any_failed = !(failed.is_empty() && fetched.failed.is_empty());
+    if any_failed && !paging.partial {
+        drop(lists);
+        let mut all = fetched.failed;
+        all.extend(failed);
+        return Err(match all.len() {
+            1 => all.remove(0),
+            _ => GatewayError::Members(all),
+        });
     }
-    let page = page_of(&mut names, &paging.last, paging.n);
+    let (page, short) = page_of(&mut lists, &paging.last, paging.n);
+    if may_ask_again && !short.is_empty() {
+        let short = short.into_iter().map(|at| members[at]).collect();
+        drop(page);
+        drop(lists);
+        return Ok(Merge::Short(fetched, short));
+    }
     let link = paging::catalog_link(&page, paging.n);
     // The answer is charged apart, and held until it has been sent.
     let size = page.iter().map(|n| n.0.len() + 3).sum::<usize>() + 20;
-    let mut out = charge.sibling();
+    let mut out = fetched.charge.sibling();
     out.add(size)?;
     let mut body = Vec::with_capacity(size);
     // Strings written into memory: serde_json has no way to fail here.
@@ -238,37 +358,120 @@ fn merge(fetched: Fetched, paging: &Paging) -> Result<Merged, GatewayError> {
             repositories: &page,
         },
     );
-    Ok(Merged {
+    drop(page);
+    drop(lists);
+    let Fetched {
+        failed: mut left_out,
+        ..
+    } = fetched;
+    left_out.extend(failed);
+    Ok(Merge::Done(Merged {
         body: Charged::new(body.into(), out),
         link,
-        failed,
-    })
+        failed: left_out,
+    }))
 }
 
-/// Sorts `names` in zot's catalog order without duplicates and cuts the
-/// client's page (`n`, `last`), borrowing all of it when no page is asked.
-pub(crate) fn page_of<'n, 'b>(
-    names: &'n mut Vec<Name<'b>>,
+/// One member's names, as the merge reads them.
+pub(crate) struct Listed<'b> {
+    pub(crate) names: Vec<Name<'b>>,
+    /// It sent as many as it was asked: it may hold more.
+    pub(crate) full: bool,
+}
+
+/// Merges members' names in zot's catalog order without duplicates and cuts
+/// the client's page (`n`, `last`), reading no further than the page's end.
+/// Also names the lists (by position) that are [`Listed::full`] and end
+/// before the page does: their next names may belong on it.
+pub(crate) fn page_of<'l, 'b>(
+    lists: &'l mut [Listed<'b>],
     last: &str,
     n: i64,
-) -> Cow<'n, [Name<'b>]> {
-    // Each member's part arrives sorted (zot's order, or distribution's byte
-    // order, close to it): the stable sort finds those runs and merges them
-    // in O(n log members) comparisons, where sorting afresh costs O(n log n).
-    names.sort_by(|a, b| paging::catalog_order(&a.0, &b.0));
-    names.dedup_by(|a, b| a.0 == b.0);
-    if n < 0 && last.is_empty() {
-        Cow::Borrowed(names)
-    } else {
-        Cow::Owned(paging::catalog_page(names.iter().cloned(), last, n, |_| {
-            true
-        }))
+) -> (Vec<&'l Name<'b>>, Vec<usize>) {
+    // Each member sends its names in order (zot's, or distribution's byte
+    // order, close to it): a stable sort checks that in one pass.
+    for list in lists.iter_mut() {
+        list.names.sort_by(|a, b| paging::catalog_order(&a.0, &b.0));
+    }
+    let lists = &*lists;
+    let mut heads: BinaryHeap<Head<'l, 'b>> = (0..lists.len())
+        .filter_map(|list| Head::at(lists, list, 0))
+        .collect();
+    let mut found = last.is_empty();
+    let mut page = Vec::new();
+    let mut previous: Option<&str> = None;
+    while usize::try_from(n).map_or(true, |n| page.len() < n) {
+        let Some(head) = heads.pop() else { break };
+        heads.extend(Head::at(lists, head.list, head.at + 1));
+        let name = head.name.0.as_ref();
+        if previous.replace(name) == Some(name) {
+            continue; // On two members, in a move.
+        }
+        if name == last {
+            found = true;
+        } else if found {
+            page.push(head.name);
+        } else if paging::catalog_order(name, last) == Ordering::Greater {
+            break; // zot: a `last` that names no repository gives an empty page.
+        }
+    }
+    let short = match usize::try_from(n) {
+        // No page at all, an empty one, or one `last` leaves empty.
+        Err(_) | Ok(0) => Vec::new(),
+        Ok(_) if !found => Vec::new(),
+        Ok(n) => {
+            let end = (page.len() == n).then(|| page[n - 1].0.as_ref());
+            let ends_before = |list: &Listed<'_>| match (list.names.last(), end) {
+                (Some(tail), Some(end)) => paging::catalog_order(&tail.0, end) == Ordering::Less,
+                _ => true,
+            };
+            (0..lists.len())
+                .filter(|&list| lists[list].full && ends_before(&lists[list]))
+                .collect()
+        }
+    };
+    (page, short)
+}
+
+/// The next name of one member's list in the merge: the heap's top is the
+/// first in zot's order (the earlier list on a tie, so duplicates pop in turn).
+struct Head<'l, 'b> {
+    name: &'l Name<'b>,
+    list: usize,
+    at: usize,
+}
+
+impl<'l, 'b> Head<'l, 'b> {
+    fn at(lists: &'l [Listed<'b>], list: usize, at: usize) -> Option<Self> {
+        let name = lists[list].names.get(at)?;
+        Some(Self { name, list, at })
     }
 }
 
+impl Ord for Head<'_, '_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Reversed: `BinaryHeap` pops its greatest.
+        paging::catalog_order(&other.name.0, &self.name.0).then(other.list.cmp(&self.list))
+    }
+}
+
+impl PartialOrd for Head<'_, '_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Head<'_, '_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Head<'_, '_> {}
+
 #[derive(Serialize)]
 struct Answer<'a, 'b> {
-    repositories: &'a [Name<'b>],
+    repositories: &'a [&'a Name<'b>],
 }
 
 /// A repository name, borrowed from a member's page unless it was escaped there.
@@ -371,7 +574,7 @@ async fn member_catalog(
     index: usize,
     client: &Client,
     parts: &http::request::Parts,
-    pushed: Option<&str>,
+    pushed: Option<&Pushed>,
     charge: &mut Charge,
 ) -> Result<Part, GatewayError> {
     let member = gw.members.get(index).name.clone();
@@ -380,7 +583,7 @@ async fn member_catalog(
         reason,
     };
     let mut pages = Vec::new();
-    let mut path = pushed.unwrap_or("/v2/_catalog").to_owned();
+    let mut path = pushed.map_or("/v2/_catalog", |p| &p.path).to_owned();
     let mut pushing = pushed.is_some();
     let mut walk = Walk::default();
     for _ in 0..gw.config.limits.catalog_pages {
@@ -431,7 +634,13 @@ async fn member_catalog(
         pages.push(body);
         match next {
             Some(next) if follow => path = next,
-            _ => return Ok(Part::Pages(pages)),
+            _ => {
+                return Ok(Part::Pages(Got {
+                    member,
+                    pages,
+                    cut: pushed.filter(|_| honoured).map(|p| p.count),
+                }))
+            }
         }
     }
     Err(bad(format!(
@@ -565,12 +774,23 @@ mod tests {
     }
 
     fn fetched(pages: &[(&str, &[&str])]) -> Fetched {
+        cut(pages, None)
+    }
+
+    /// Members' parts, each a page pushed down for `count` names, if some.
+    fn cut(pages: &[(&str, &[&str])], count: Option<usize>) -> Fetched {
         Fetched {
             pages: pages
                 .iter()
-                .map(|(m, bodies)| {
+                .enumerate()
+                .map(|(i, (m, bodies))| {
                     let bodies = bodies.iter().map(|b| Bytes::from(b.to_string())).collect();
-                    (m.to_string(), bodies)
+                    let got = Got {
+                        member: m.to_string(),
+                        pages: bodies,
+                        cut: count,
+                    };
+                    (i, got)
                 })
                 .collect(),
             failed: Vec::new(),
@@ -584,7 +804,19 @@ mod tests {
             n,
             partial,
         };
-        merge(fetched, &paging)
+        match merge(fetched, &paging, false)? {
+            Merge::Done(merged) => Ok(merged),
+            Merge::Short(..) => unreachable!("a merge that may not ask again is done"),
+        }
+    }
+
+    /// The members a first merge would ask again.
+    fn short(fetched: Fetched, paging: &Paging) -> Vec<usize> {
+        match merge(fetched, paging, true) {
+            Ok(Merge::Short(_, short)) => short,
+            Ok(Merge::Done(_)) => Vec::new(),
+            Err(e) => panic!("{e}"),
+        }
     }
 
     fn text(merged: Merged) -> String {
@@ -616,6 +848,54 @@ mod tests {
             Some("</v2/_catalog?n=2&last=a-c>; rel=\"next\"")
         );
         assert_eq!(text(page), r#"{"repositories":["a/b","a-c"]}"#);
+    }
+
+    #[test]
+    fn only_a_member_whose_share_may_hold_more_of_the_page_is_asked_again() {
+        let paging = |last: &str, n| Paging {
+            last: last.into(),
+            n,
+            partial: false,
+        };
+        // Shares of 3 names after `a`: m:0 sent its share (`a` and three
+        // more), so may hold more, but its last, `d`, is past the page's end.
+        let parts = || {
+            cut(
+                &[
+                    ("m:0", &[r#"{"repositories":["a","b","c","d"]}"#]),
+                    ("m:1", &[r#"{"repositories":["a-b"]}"#]),
+                ],
+                Some(4),
+            )
+        };
+        assert!(short(parts(), &paging("a", 3)).is_empty());
+        // A page of four ends at `d`: m:0 sent everything up to it.
+        assert!(short(parts(), &paging("a", 4)).is_empty());
+        // A page of five may hold m:0's next name.
+        assert_eq!(short(parts(), &paging("a", 5)), [0]);
+        // A page that comes up short may hold any full member's next.
+        let two_full = || {
+            cut(
+                &[
+                    ("m:0", &[r#"{"repositories":["a","b"]}"#]),
+                    ("m:1", &[r#"{"repositories":["a","c"]}"#]),
+                    ("m:2", &[r#"{"repositories":["a/x"]}"#]),
+                ],
+                Some(2),
+            )
+        };
+        assert_eq!(short(two_full(), &paging("a", 4)), [0, 1]);
+        // Only the member ending before the page's end: `b` < `c`.
+        assert_eq!(short(two_full(), &paging("a", 3)), [0]);
+        assert!(short(two_full(), &paging("a", 2)).is_empty());
+        // Whole catalogs walked, or no page asked: nobody.
+        assert!(short(
+            fetched(&[("m:0", &[r#"{"repositories":["a","b"]}"#])]),
+            &paging("", 5)
+        )
+        .is_empty());
+        assert!(short(parts(), &paging("a", -1)).is_empty());
+        assert!(short(parts(), &paging("a", 0)).is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use flotilla_protocol::graphql::normalize::{self, Request, Selected};
 use flotilla_protocol::graphql::schema::SEARCH;
 use flotilla_protocol::paging;
 
-use crate::catalog::{self, Name};
+use crate::catalog::{self, Listed, Name};
 use crate::config::{Limits, MetaDb, Placement};
 use crate::placement::Ring;
 use crate::search::deep;
@@ -40,13 +40,18 @@ pub fn merged_catalog(
     members: Vec<Vec<String>>,
     query: Option<&str>,
 ) -> (Vec<String>, Option<String>) {
-    let mut names: Vec<Name<'_>> = members
+    let mut lists: Vec<Listed<'_>> = members
         .iter()
-        .flatten()
-        .map(|name| Name(Cow::Borrowed(name.as_str())))
+        .map(|names| Listed {
+            names: names
+                .iter()
+                .map(|n| Name(Cow::Borrowed(n.as_str())))
+                .collect(),
+            full: false,
+        })
         .collect();
     let (last, n) = paging::catalog_params(query);
-    let page = catalog::page_of(&mut names, &last, n);
+    let (page, _) = catalog::page_of(&mut lists, &last, n);
     let link = paging::catalog_link(&page, n);
     (
         page.iter()

@@ -20,6 +20,16 @@ impl Owners for Ring {
     }
 }
 
+/// How many of the first `items` of a fleet-wide order (a catalog page, a
+/// search page up to its end) one of `members` is first asked for: its even
+/// share, plus room for placement's uneven spread (four standard deviations
+/// of a fair one). A member that may hold more of them is asked again.
+pub(crate) fn first_share(items: usize, members: usize) -> usize {
+    let share = items.div_ceil(members.max(1));
+    let spread = 4 * share.isqrt() + 8;
+    items.min(share + spread)
+}
+
 /// The member list with its placement rule.
 #[derive(Debug, Clone)]
 pub struct Ring {

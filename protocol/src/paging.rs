@@ -124,14 +124,39 @@ pub fn catalog_link<S: AsRef<str>>(page: &[S], n: i64) -> Option<String> {
 }
 
 /// The order of zot's local-storage walk: component-wise lexicographic
-/// (`a` < `a/b` < `a-c`), not plain byte order.
+/// (`a` < `a/b` < `a-c`), not plain byte order. That is byte order with `/`
+/// ranked below every other byte: at the first byte where two names differ,
+/// a `/` ends the shorter component. Compared so, without splitting, since
+/// a fleet's catalog merge sorts by it.
 pub fn catalog_order(a: &str, b: &str) -> Ordering {
-    a.split('/').cmp(b.split('/'))
+    let rank = |byte: u8| if byte == b'/' { 0 } else { u16::from(byte) + 1 };
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(i) => rank(a[i]).cmp(&rank(b[i])),
+        None => a.len().cmp(&b.len()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn catalog_order_is_component_wise() {
+        let names = [
+            "", "/", "//", "a", "a/", "a//b", "a/b", "a/b/c", "a/b-c", "a/bc", "a-c", "a.b", "a0",
+            "ab", "ab/c", "b", "b/a", "b-a", "b--a", "é", "é/a", "a/é", "\u{0}", "a\u{0}",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(
+                    catalog_order(a, b),
+                    a.split('/').cmp(b.split('/')),
+                    "{a:?} against {b:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn tags_queries_read_as_zot_reads_them() {

@@ -23,6 +23,7 @@ use super::merge::{
 };
 use super::plan::Merge;
 use crate::client::Client;
+use crate::placement;
 use crate::state::Gateway;
 
 /// The members whose first keys may not hold all their items up to
@@ -129,15 +130,11 @@ impl FanOut {
         usize::try_from(self.page.offset.saturating_add(self.page.limit)).unwrap_or(usize::MAX)
     }
 
-    /// How many items' keys each of `members` is first asked for: its share
-    /// of the items up to the page's end, plus room for placement's uneven
-    /// spread (four standard deviations of a fair one). A member that may
-    /// hold more of them than that is asked again ([`short`]).
+    /// How many items' keys each of `members` is first asked for: its
+    /// [`placement::first_share`] of the items up to the page's end. A
+    /// member that may hold more of them than that is asked again ([`short`]).
     pub(crate) fn first_share(&self, members: usize) -> usize {
-        let end = self.end();
-        let share = end.div_ceil(members.max(1));
-        let spread = 4 * share.isqrt() + 8;
-        end.min(share + spread)
+        placement::first_share(self.end(), members)
     }
 
     /// A deep page's first query for one member: its first `limit` items

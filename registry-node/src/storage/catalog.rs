@@ -93,8 +93,10 @@ impl Store {
             .collect()
     }
 
-    /// The readable names from `from` on (itself included, if it is one), at
-    /// most `n` of them (`n < 0`: all): a gateway's push-down of a fleet page.
+    /// The readable names from `from` on, at most `n` of them (`n < 0`: all):
+    /// a gateway's push-down of a fleet page. `from` itself comes first if it
+    /// is a repository, readable or not: as zot's `last`, it only marks where
+    /// the page starts, and the gateway never lists it.
     pub(crate) fn catalog_from(
         &self,
         from: &str,
@@ -106,7 +108,7 @@ impl Store {
         let limit = usize::try_from(n).unwrap_or(usize::MAX);
         names
             .range((Bound::Included(&from), Bound::Unbounded))
-            .filter(|w| readable(&w.0))
+            .filter(|w| *w == &from || readable(&w.0))
             .take(limit)
             .map(|w| w.0.clone())
             .collect()
