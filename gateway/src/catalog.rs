@@ -1,4 +1,4 @@
-//! `/v2/_catalog` for the whole fleet: each member's part (a page pushed down to a Flotilla node, the whole catalog of any other), merged, sorted, de-duplicated, then paged as zot pages.
+//! `/v2/_catalog` for the whole fleet: each member's part (its share of the page from a Flotilla node, the whole catalog of any other), merged in zot's order without duplicates, then paged as zot pages.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
