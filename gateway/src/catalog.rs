@@ -237,8 +237,16 @@ impl Fetched {
             .sum()
     }
 
-    /// Takes `again`'s parts in place of the same members' earlier ones.
+    /// Takes `again`'s parts in place of the same members' earlier ones. A
+    /// member that failed when asked again is left out, as if it had failed
+    /// at first: its earlier share alone would let the page skip its names.
     fn replace(&mut self, again: Fetched) {
+        self.pages.retain(|(_, got)| {
+            !again
+                .failed
+                .iter()
+                .any(|e| e.member() == Some(got.member.as_str()))
+        });
         for (i, got) in again.pages {
             match self.pages.iter_mut().find(|(j, _)| *j == i) {
                 Some(slot) => slot.1 = got,
@@ -896,6 +904,29 @@ mod tests {
         .is_empty());
         assert!(short(parts(), &paging("a", -1)).is_empty());
         assert!(short(parts(), &paging("a", 0)).is_empty());
+    }
+
+    #[test]
+    fn a_member_that_fails_when_asked_again_is_left_out_whole() {
+        let mut first = cut(
+            &[
+                ("m:0", &[r#"{"repositories":["a","b"]}"#]),
+                ("m:1", &[r#"{"repositories":["a","c"]}"#]),
+            ],
+            Some(2),
+        );
+        let mut again = cut(&[], Some(5));
+        again.failed.push(GatewayError::MemberTimeout {
+            member: "m:0".into(),
+            after: std::time::Duration::from_secs(1),
+        });
+        first.replace(again);
+        let members: Vec<&str> = first.pages.iter().map(|(_, g)| g.member.as_str()).collect();
+        assert_eq!(members, ["m:1"]);
+        assert_eq!(first.failed.len(), 1);
+        let page = merged(first, "a", 5, true).unwrap();
+        assert_eq!(page.failed.len(), 1);
+        assert_eq!(text(page), r#"{"repositories":["c"]}"#);
     }
 
     #[test]
