@@ -306,8 +306,7 @@ fn projected(schema: &Schema, field: &Selected, value: &Value) -> Answer {
         return failed(field, format!("{} is not in the schema", field.name));
     };
     let mut errors = Vec::new();
-    let mut path = vec![json!(field.key)];
-    let data = project(schema, ty, value, field, &mut path, &mut errors).ok();
+    let data = project(schema, ty, value, field, &mut errors).ok();
     Answer::Data(data, errors)
 }
 

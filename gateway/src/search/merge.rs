@@ -356,12 +356,17 @@ pub(crate) struct Keys<'a> {
 
 impl<'a> Keys<'a> {
     pub(super) fn of(item: &'a Value, names: &[String], merge: Merge) -> Self {
-        let get = |i: usize| {
-            names
-                .get(i)
-                .and_then(|n| item.get(n))
-                .unwrap_or(&Value::Null)
-        };
+        // One pass over the item's few fields: a hash lookup per key name
+        // costs more, for every item of every member's answer.
+        let mut found: [&Value; 4] = [&Value::Null; 4];
+        for (key, value) in item.as_object().into_iter().flatten() {
+            if let Some(i) = names.iter().position(|n| n == key) {
+                if let Some(slot) = found.get_mut(i) {
+                    *slot = value;
+                }
+            }
+        }
+        let get = |i: usize| found.get(i).copied().unwrap_or(&Value::Null);
         let text = |i: usize| get(i).as_str().unwrap_or_default();
         let int = |i: usize| get(i).as_i64().unwrap_or(0);
         // Images: RepoName, Tag, LastUpdated, DownloadCount; repos: Name, Rank, LastUpdated, DownloadCount.

@@ -125,7 +125,7 @@ async fn resolve_root<R: Resolver>(
     let path = vec![Value::String(field.key.clone())];
     let ty = &schema.query_type().field(&field.name)?.ty;
     match resolver.resolve(field).await {
-        Ok(value) => project::project(schema, ty, &value, field, &mut path.clone(), errors).ok(),
+        Ok(value) => project::project(schema, ty, &value, field, errors).ok(),
         Err(err) => {
             let err = if err.path.is_empty() {
                 err.path(path)

@@ -14,22 +14,50 @@ pub const NULL_IN_NON_NULL: &str = "the requested element is null which the sche
 #[derive(Debug)]
 pub struct Propagate;
 
-/// Projects `value`, of type `ty`, onto `field`'s sub-selection.
+/// Projects `value`, the answer for root field `field` of type `ty`, onto
+/// its selection; errors are recorded with their path from the root field.
 pub fn project(
     schema: &Schema,
     ty: &TypeRef,
     value: &Value,
     field: &Selected,
-    path: &mut Vec<Value>,
+    errors: &mut Vec<GqlError>,
+) -> Result<Value, Propagate> {
+    let mut path = vec![Step::Key(&field.key)];
+    project_at(schema, ty, value, field, &mut path, errors)
+}
+
+/// One step of a response path, borrowed: a path is written out only for
+/// an error, never for each of a page's items.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn path_of(path: &[Step<'_>]) -> Vec<Value> {
+    path.iter()
+        .map(|step| match step {
+            Step::Key(key) => Value::from(*key),
+            Step::Index(i) => Value::from(*i),
+        })
+        .collect()
+}
+
+fn project_at<'a>(
+    schema: &Schema,
+    ty: &TypeRef,
+    value: &Value,
+    field: &'a Selected,
+    path: &mut Vec<Step<'a>>,
     errors: &mut Vec<GqlError>,
 ) -> Result<Value, Propagate> {
     match ty {
         TypeRef::NonNull(inner) => {
-            let out = project(schema, inner, value, field, path, errors)?;
+            let out = project_at(schema, inner, value, field, path, errors)?;
             if out.is_null() {
                 errors.push(
                     GqlError::new(NULL_IN_NON_NULL)
-                        .path(path.clone())
+                        .path(path_of(path))
                         .at(field.location),
                 );
                 return Err(Propagate);
@@ -43,8 +71,8 @@ pub fn project(
             };
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                path.push(Value::from(i));
-                let projected = project(schema, inner, item, field, path, errors);
+                path.push(Step::Index(i));
+                let projected = project_at(schema, inner, item, field, path, errors);
                 path.pop();
                 match projected {
                     Ok(v) => out.push(v),
@@ -66,9 +94,9 @@ pub fn project(
                     let Some(sub_def) = def.and_then(|d| d.field(&sub.name)) else {
                         continue;
                     };
-                    path.push(Value::String(sub.key.clone()));
+                    path.push(Step::Key(&sub.key));
                     let child = object.get(&sub.name).unwrap_or(&Value::Null);
-                    let projected = project(schema, &sub_def.ty, child, sub, path, errors);
+                    let projected = project_at(schema, &sub_def.ty, child, sub, path, errors);
                     path.pop();
                     match projected {
                         Ok(v) => {
@@ -104,11 +132,7 @@ mod tests {
         let root = &fields[0];
         let ty = &SEARCH.query_type().field(&root.name).unwrap().ty;
         let mut errors = Vec::new();
-        let mut path = vec![Value::String(root.key.clone())];
-        (
-            project(&SEARCH, ty, &value, root, &mut path, &mut errors),
-            errors,
-        )
+        (project(&SEARCH, ty, &value, root, &mut errors), errors)
     }
 
     #[test]
