@@ -31,10 +31,11 @@ use tokio::sync::{watch, Semaphore};
 use activity::{Activity, Tracked};
 use linger::Lingering;
 
-/// The most an HTTP/1 connection buffers when reading: enough for any
-/// request head, and small enough that hundreds of concurrent transfers
-/// stay within a few MiB (hyper's default grows to ~400 KiB each); 128 KiB keeps large pulls at full speed.
-pub const MAX_BUF: usize = 128 * 1024;
+/// The most a client's HTTP/1 connection buffers, reading a request or
+/// queueing a response: enough for any request head, small enough that
+/// hundreds of concurrent transfers stay within a few MiB (hyper's default
+/// grows to ~400 KiB each), large enough to keep pushes and pulls at full speed.
+const MAX_BUF: usize = 128 * 1024;
 
 /// How a listener stops: `linger` keeps accepting after the shutdown signal
 /// (so a load balancer's health check sees `/readyz` answer 503 and moves
