@@ -24,17 +24,20 @@ const LISTS: [(&str, &str, Merge); 4] = [
     ("GlobalSearchResult", "Repos", Merge::Repos),
 ];
 
+/// How many keys each merged item carries ([`KEYS`], [`Keys::of`]).
+const KEY_COUNT: usize = 4;
+
 /// The fields each merged item carries for sorting and de-duplication
 /// (the first `identity` of them identify an item).
-const KEYS: [(Merge, &[&str], usize); 2] = [
+const KEYS: [(Merge, [&str; KEY_COUNT], usize); 2] = [
     (
         Merge::Images,
-        &["RepoName", "Tag", "LastUpdated", "DownloadCount"],
+        ["RepoName", "Tag", "LastUpdated", "DownloadCount"],
         2,
     ),
     (
         Merge::Repos,
-        &["Name", "Rank", "LastUpdated", "DownloadCount"],
+        ["Name", "Rank", "LastUpdated", "DownloadCount"],
         1,
     ),
 ];
@@ -323,7 +326,7 @@ pub(super) fn reserved_keys(merge: Merge) -> Vec<String> {
     let keys = KEYS
         .iter()
         .find(|(m, _, _)| *m == merge)
-        .map_or(&[][..], |(_, k, _)| k);
+        .map_or(&[][..], |(_, k, _)| &k[..]);
     keys.iter().map(|k| format!("{RESERVED}{k}")).collect()
 }
 
@@ -358,7 +361,7 @@ impl<'a> Keys<'a> {
     pub(super) fn of(item: &'a Value, names: &[String], merge: Merge) -> Self {
         // One pass over the item's few fields: a hash lookup per key name
         // costs more, for every item of every member's answer.
-        let mut found: [&Value; 4] = [&Value::Null; 4];
+        let mut found: [&Value; KEY_COUNT] = [&Value::Null; KEY_COUNT];
         for (key, value) in item.as_object().into_iter().flatten() {
             if let Some(i) = names.iter().position(|n| n == key) {
                 if let Some(slot) = found.get_mut(i) {

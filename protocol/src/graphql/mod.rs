@@ -122,13 +122,12 @@ async fn resolve_root<R: Resolver>(
     field: &Selected,
     errors: &mut Vec<GqlError>,
 ) -> Option<Value> {
-    let path = vec![Value::String(field.key.clone())];
     let ty = &schema.query_type().field(&field.name)?.ty;
     match resolver.resolve(field).await {
         Ok(value) => project::project(schema, ty, &value, field, errors).ok(),
         Err(err) => {
             let err = if err.path.is_empty() {
-                err.path(path)
+                err.path(vec![Value::String(field.key.clone())])
             } else {
                 err
             };
