@@ -131,10 +131,33 @@ pub fn catalog_link<S: AsRef<str>>(page: &[S], n: i64) -> Option<String> {
 pub fn catalog_order(a: &str, b: &str) -> Ordering {
     let rank = |byte: u8| if byte == b'/' { 0 } else { u16::from(byte) + 1 };
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    match a.iter().zip(b).position(|(x, y)| x != y) {
-        Some(i) => rank(a[i]).cmp(&rank(b[i])),
-        None => a.len().cmp(&b.len()),
+    let i = common_prefix(a, b);
+    match (a.get(i), b.get(i)) {
+        (Some(&x), Some(&y)) => rank(x).cmp(&rank(y)),
+        _ => a.len().cmp(&b.len()),
     }
+}
+
+/// How many leading bytes `a` and `b` share, compared a word at a time:
+/// names in one namespace share long prefixes, and a merge compares each
+/// name with its neighbours many times.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const WORD: usize = std::mem::size_of::<u64>();
+    let word = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or_default());
+    let mut i = 0;
+    for (x, y) in a.chunks_exact(WORD).zip(b.chunks_exact(WORD)) {
+        let diff = word(x) ^ word(y);
+        if diff != 0 {
+            // Little-endian: the lowest set bit is in the first differing byte.
+            return i + diff.trailing_zeros() as usize / 8;
+        }
+        i += WORD;
+    }
+    i + a[i..]
+        .iter()
+        .zip(&b[i..])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 #[cfg(test)]
@@ -149,6 +172,40 @@ mod tests {
         ];
         for a in names {
             for b in names {
+                assert_eq!(
+                    catalog_order(a, b),
+                    a.split('/').cmp(b.split('/')),
+                    "{a:?} against {b:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn catalog_order_is_component_wise_past_the_first_words() {
+        // Long names that share prefixes and differ in every position of a
+        // word, on and off word boundaries, with `/` against bytes below it.
+        let alphabet = [b'a', b'/', b'-', b'.', b'0', b'z'];
+        let mut seed = 0x9e37_79b9_u32;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed as usize
+        };
+        let stem = "namespace-01/project/";
+        let mut names = vec![stem.to_owned()];
+        for _ in 0..300 {
+            let base = names[next() % names.len()].clone();
+            let mut name: Vec<u8> = base.into_bytes();
+            name.truncate(next() % (name.len() + 1));
+            for _ in 0..next() % 12 {
+                name.push(alphabet[next() % alphabet.len()]);
+            }
+            names.push(String::from_utf8(name).unwrap());
+        }
+        for a in &names {
+            for b in &names {
                 assert_eq!(
                     catalog_order(a, b),
                     a.split('/').cmp(b.split('/')),
