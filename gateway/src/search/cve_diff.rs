@@ -59,7 +59,7 @@ pub(super) async fn resolve(
 ) -> Answer {
     let schema = gw.schema.get();
     match compute(gw, client, parts, &schema, field).await {
-        Ok(value) => projected(&schema, field, &value),
+        Ok(value) => projected(&schema, field, value),
         Err(stop) => *stop,
     }
 }
@@ -301,7 +301,7 @@ fn cves(answer: Answer) -> Result<Vec<Value>, Stop> {
 }
 
 /// `value`, of the field's type, cut down to the client's selection.
-fn projected(schema: &Schema, field: &Selected, value: &Value) -> Answer {
+fn projected(schema: &Schema, field: &Selected, value: Value) -> Answer {
     let Some(ty) = schema.query_type().field(&field.name).map(|f| &f.ty) else {
         return failed(field, format!("{} is not in the schema", field.name));
     };

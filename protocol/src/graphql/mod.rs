@@ -124,7 +124,7 @@ async fn resolve_root<R: Resolver>(
 ) -> Option<Value> {
     let ty = &schema.query_type().field(&field.name)?.ty;
     match resolver.resolve(field).await {
-        Ok(value) => project::project(schema, ty, &value, field, errors).ok(),
+        Ok(value) => project::project(schema, ty, value, field, errors).ok(),
         Err(err) => {
             let err = if err.path.is_empty() {
                 err.path(vec![Value::String(field.key.clone())])

@@ -16,10 +16,11 @@ pub struct Propagate;
 
 /// Projects `value`, the answer for root field `field` of type `ty`, onto
 /// its selection; errors are recorded with their path from the root field.
+/// The value is taken apart: its leaves move into the answer, not copies.
 pub fn project(
     schema: &Schema,
     ty: &TypeRef,
-    value: &Value,
+    value: Value,
     field: &Selected,
     errors: &mut Vec<GqlError>,
 ) -> Result<Value, Propagate> {
@@ -46,7 +47,7 @@ fn path_of(path: &[Step<'_>]) -> Vec<Value> {
 fn project_at<'a>(
     schema: &Schema,
     ty: &TypeRef,
-    value: &Value,
+    value: Value,
     field: &'a Selected,
     path: &mut Vec<Step<'a>>,
     errors: &mut Vec<GqlError>,
@@ -70,7 +71,7 @@ fn project_at<'a>(
                 return Ok(Value::Null);
             };
             let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in items.into_iter().enumerate() {
                 path.push(Step::Index(i));
                 let projected = project_at(schema, inner, item, field, path, errors);
                 path.pop();
@@ -83,10 +84,10 @@ fn project_at<'a>(
             Ok(Value::Array(out))
         }
         TypeRef::Named(name) => match value {
-            Value::Object(object) if !field.fields.is_empty() => {
+            Value::Object(mut object) if !field.fields.is_empty() => {
                 let def = schema.get(name);
                 let mut out = Map::with_capacity(field.fields.len());
-                for sub in &field.fields {
+                for (i, sub) in field.fields.iter().enumerate() {
                     if sub.name == "__typename" {
                         out.insert(sub.key.clone(), Value::String(name.clone()));
                         continue;
@@ -95,7 +96,15 @@ fn project_at<'a>(
                         continue;
                     };
                     path.push(Step::Key(&sub.key));
-                    let child = object.get(&sub.name).unwrap_or(&Value::Null);
+                    // A field selected again under another alias is copied
+                    // for all but its last selection.
+                    let again = field.fields[i + 1..].iter().any(|f| f.name == sub.name);
+                    let child = if again {
+                        object.get(&sub.name).cloned()
+                    } else {
+                        object.remove(&sub.name)
+                    };
+                    let child = child.unwrap_or(Value::Null);
                     let projected = project_at(schema, &sub_def.ty, child, sub, path, errors);
                     path.pop();
                     match projected {
@@ -107,7 +116,7 @@ fn project_at<'a>(
                 }
                 Ok(Value::Object(out))
             }
-            leaf => Ok(leaf.clone()),
+            leaf => Ok(leaf),
         },
     }
 }
@@ -132,7 +141,7 @@ mod tests {
         let root = &fields[0];
         let ty = &SEARCH.query_type().field(&root.name).unwrap().ty;
         let mut errors = Vec::new();
-        (project(&SEARCH, ty, &value, root, &mut errors), errors)
+        (project(&SEARCH, ty, value, root, &mut errors), errors)
     }
 
     #[test]
@@ -143,6 +152,20 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&out.unwrap()).unwrap(),
             r#"{"Results":[{"t":"v1","RepoName":"a","__typename":"ImageSummary"}],"Page":{"ItemCount":1}}"#
+        );
+    }
+
+    #[test]
+    fn a_field_under_several_aliases_answers_each() {
+        let value = json!({"Results": [{"RepoName": "a", "Tag": "v1", "Vulnerabilities": {"MaxSeverity": "HIGH"}}]});
+        let (out, errors) = run(
+            "{ ImageList(repo: \"a\") { Results { t: Tag Tag p: Vulnerabilities { MaxSeverity } u: Tag Vulnerabilities { m: MaxSeverity } } } }",
+            value,
+        );
+        assert!(errors.is_empty());
+        assert_eq!(
+            serde_json::to_string(&out.unwrap()).unwrap(),
+            r#"{"Results":[{"t":"v1","Tag":"v1","p":{"MaxSeverity":"HIGH"},"u":"v1","Vulnerabilities":{"m":"HIGH"}}]}"#
         );
     }
 

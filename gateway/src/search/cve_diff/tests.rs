@@ -378,7 +378,7 @@ fn the_result_takes_the_clients_shape_with_zots_empty_page() {
         json!({"Repo": "a", "Tag": "1", "Digest": "sha256:aa", "Platform": null}),
         json!({"Repo": "b", "Tag": "1", "Digest": "sha256:bb", "Platform": null}),
     );
-    let Answer::Data(Some(data), errors) = projected(&SEARCH, &client, &value) else {
+    let Answer::Data(Some(data), errors) = projected(&SEARCH, &client, value) else {
         panic!("projected to nothing");
     };
     assert!(errors.is_empty(), "{errors:?}");
@@ -393,7 +393,7 @@ fn a_hidden_image_gives_zots_empty_result() {
     let with_minuend = field(
         r#"{CVEDiffListForImages(minuend: {Repo: "a", Tag: "1"}, subtrahend: {Repo: "b", Tag: "1"}) { Minuend { Repo } Summary { Count } }}"#,
     );
-    let Answer::Data(None, errors) = projected(&SEARCH, &with_minuend, &json!({})) else {
+    let Answer::Data(None, errors) = projected(&SEARCH, &with_minuend, json!({})) else {
         panic!("Minuend is non-null");
     };
     assert_eq!(errors[0].message, NULL_IN_NON_NULL);
@@ -404,7 +404,7 @@ fn a_hidden_image_gives_zots_empty_result() {
     let without = field(
         r#"{CVEDiffListForImages(minuend: {Repo: "a", Tag: "1"}, subtrahend: {Repo: "b", Tag: "1"}) { CVEList { Id } Summary { Count } Page { ItemCount } }}"#,
     );
-    let Answer::Data(Some(data), _) = projected(&SEARCH, &without, &json!({})) else {
+    let Answer::Data(Some(data), _) = projected(&SEARCH, &without, json!({})) else {
         panic!("nothing non-null asked");
     };
     assert_eq!(
