@@ -75,6 +75,10 @@ pub struct HttpConfig {
     /// so its session cookie is `Secure`. Nobody by default.
     #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Flotilla's own: threads serving clients, each a single-threaded
+    /// runtime with its own connections to members, so a relayed body never
+    /// crosses threads. Default: one per core the process may use.
+    pub workers: Option<usize>,
 }
 
 /// Addresses (`10.0.0.7`) or networks (`10.0.0.0/8`), an address being the
@@ -136,6 +140,7 @@ impl Default for HttpConfig {
             auth: None,
             access_control: None,
             trusted_proxies: Vec::new(),
+            workers: None,
         }
     }
 }
@@ -389,6 +394,12 @@ impl Config {
                 ),
             });
         }
+        if self.http.workers == Some(0) {
+            return Err(ConfigError::Invalid {
+                key: "http.workers",
+                message: "must be greater than 0".into(),
+            });
+        }
         if let Some(tls) = &self.http.tls {
             if tls.cert.is_none() || tls.key.is_none() {
                 return Err(ConfigError::Invalid {
@@ -512,7 +523,15 @@ impl Config {
             connections: self.limits.connections,
             header: self.timeouts.request_header,
             idle: self.timeouts.idle,
+            workers: self.workers(),
         }
+    }
+
+    /// Threads serving clients: `http.workers`, else one per core.
+    pub fn workers(&self) -> usize {
+        self.http
+            .workers
+            .unwrap_or_else(flotilla_serve::workers::default_count)
     }
 
     /// The key placement hashes with.
@@ -551,6 +570,7 @@ mod tests {
         assert!(!trusted("127.0.0.2") && !trusted("192.168.0.1"));
         for (text, key) in [
             (r#""trustedProxies":["example.com"]"#, "trustedProxies"),
+            (r#""workers":0"#, "http.workers"),
             (
                 r#""auth":{"sessionDriver":{"name":"memcached"}}"#,
                 "sessionDriver.name",
@@ -599,6 +619,12 @@ mod tests {
         assert_eq!(cfg.timeouts.pool_idle, Duration::from_secs(1));
         assert_eq!(cfg.on_member_failure, OnMemberFailure::Partial);
         assert_eq!(cfg.meta_db, MetaDb::Shared);
+        assert_eq!(cfg.workers(), flotilla_serve::workers::default_count());
+        let three = Config::parse(&OK.replace(r#""port":"5000""#, r#""port":"5000","workers":3"#));
+        assert_eq!(
+            three.unwrap().validate().unwrap().client_limits().workers,
+            3
+        );
     }
 
     #[test]

@@ -84,10 +84,13 @@ impl Member {
     }
 }
 
-/// Every member, and the client that reaches them.
+/// Every member, and the clients that reach them.
 pub(crate) struct Members {
     list: Vec<Member>,
-    client: HttpsClient,
+    /// One pool of member connections for the gateway's own tasks (probes),
+    /// then one per serving worker: a connection's task runs on the runtime
+    /// that opened it, so each worker keeps to its own ([`Members::client`]).
+    clients: Vec<HttpsClient>,
     /// From the end of a request body to the member's answer (`timeouts.response`).
     response_timeout: Duration,
     /// Longest pause of a body, either way (`timeouts.bodyStall`).
@@ -119,13 +122,17 @@ impl Members {
             .https_or_http()
             .enable_all_versions()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            // Without a timer the pool never reaps idle connections.
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(config.timeouts.pool_idle)
-            .pool_max_idle_per_host(1024)
-            .http1_max_buf_size(MEMBER_READ_BUF)
-            .build(connector);
+        let clients = (0..=config.workers())
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    // Without a timer the pool never reaps idle connections.
+                    .pool_timer(TokioTimer::new())
+                    .pool_idle_timeout(config.timeouts.pool_idle)
+                    .pool_max_idle_per_host(1024)
+                    .http1_max_buf_size(MEMBER_READ_BUF)
+                    .build(connector.clone())
+            })
+            .collect();
         let scheme = if config.cluster.tls.is_some() {
             "https"
         } else {
@@ -147,12 +154,19 @@ impl Members {
             .collect();
         Ok(Self {
             list,
-            client,
+            clients,
             response_timeout: config.timeouts.response,
             body_stall: config.timeouts.body_stall,
             next: AtomicUsize::new(0),
             metrics,
         })
+    }
+
+    /// The pool of the calling thread: its worker's, else the gateway's own
+    /// (also for a worker started before a reload changed their number).
+    fn client(&self) -> &HttpsClient {
+        let worker = flotilla_serve::workers::current().map_or(0, |w| w + 1);
+        self.clients.get(worker).unwrap_or(&self.clients[0])
     }
 
     /// Takes the health of each member `old` also has, so a member known to
@@ -254,7 +268,7 @@ impl Members {
             .insert(HOP_HEADER, http::HeaderValue::from_static("1"));
         let (body, turns) = Outbound::new(body);
         let req = Request::from_parts(parts, body.boxed());
-        let exchange = self.client.request(req);
+        let exchange = self.client().request(req);
         let late = body::overdue(turns.clone(), self.body_stall, self.response_timeout);
         tokio::pin!(exchange, late, marked_down);
         let mut heeding_down = true;
@@ -367,7 +381,7 @@ impl Members {
         req.headers_mut()
             .insert(HOP_HEADER, http::HeaderValue::from_static("1"));
         let member = &self.list[index];
-        let health = match tokio::time::timeout(timeout, self.client.request(req)).await {
+        let health = match tokio::time::timeout(timeout, self.client().request(req)).await {
             Ok(Ok(resp)) => match resp.status() {
                 StatusCode::OK | StatusCode::UNAUTHORIZED => Health::Up,
                 StatusCode::LOOP_DETECTED => Health::Loop,

@@ -23,10 +23,11 @@ use crate::state::Gateway;
 type Read = fn(&Config) -> String;
 
 /// The keys a reload cannot change, with how to read each from a config.
-const RESTART_ONLY: [(&str, Read); 8] = [
+const RESTART_ONLY: [(&str, Read); 9] = [
     ("http.address", |c| c.http.address.clone()),
     ("http.port", |c| c.http.port.to_string()),
     ("http.tls", |c| format!("{:?}", c.http.tls)),
+    ("http.workers", |c| c.workers().to_string()),
     ("log.level", |c| format!("{:?}", c.log.level)),
     ("timeouts.requestHeader", |c| {
         format!("{:?}", c.timeouts.request_header)

@@ -67,6 +67,9 @@ impl ClientTimeouts {
             connections: limits.connections,
             header: self.request_header,
             idle: self.idle,
+            // A node serves on its own runtime: its searches run on the
+            // blocking pool, driven through the runtime's handle.
+            workers: 0,
         }
     }
 

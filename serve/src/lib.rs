@@ -12,6 +12,7 @@
 //! - [`process`]: logging, binding with the one stdout line, one-line errors, shutdown signals.
 //! - [`access_log`]: request ids and the one access line per request.
 //! - [`ui`]: a directory of built web-UI files, served as zot serves its embedded UI.
+//! - [`workers`]: thread-per-core runtimes the listener deals connections to.
 
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
@@ -22,3 +23,4 @@ pub mod listener;
 pub mod process;
 pub mod tls;
 pub mod ui;
+pub mod workers;

@@ -28,6 +28,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
+use crate::workers::Workers;
 use activity::{Activity, Tracked};
 use linger::Lingering;
 
@@ -47,7 +48,7 @@ pub struct Stopping {
     pub drain: Duration,
 }
 
-/// What one client may hold of the server.
+/// What clients may hold of the server, and the threads that serve them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Connections open at once.
@@ -56,6 +57,9 @@ pub struct Limits {
     pub header: Duration,
     /// A connection with no request in flight for this long is closed.
     pub idle: Duration,
+    /// Threads connections are dealt to ([`Workers`]); 0 serves them on the
+    /// caller's runtime.
+    pub workers: usize,
 }
 
 impl Default for Limits {
@@ -64,6 +68,7 @@ impl Default for Limits {
             connections: 10_000,
             header: Duration::from_secs(30),
             idle: Duration::from_secs(90),
+            workers: 0,
         }
     }
 }
@@ -113,6 +118,16 @@ pub async fn run<M, S, B>(
     builder.http2().timer(TokioTimer::new());
     let open = Arc::new(Semaphore::new(limits.connections));
     let shedding = Arc::new(Semaphore::new(SHEDDING));
+    let workers = match limits.workers {
+        0 => None,
+        count => match Workers::start(count) {
+            Ok(workers) => Some(workers),
+            Err(e) => {
+                tracing::warn!(error = %e, "worker threads not started; serving on the main runtime");
+                None
+            }
+        },
+    };
     let (closing, closing_rx) = watch::channel(false);
     let mut refused = Refusals::default();
     tokio::pin!(shutdown);
@@ -151,7 +166,7 @@ pub async fn run<M, S, B>(
         let builder = builder.clone();
         let tls = tls.clone();
         let closing = closing_rx.clone();
-        tokio::spawn(async move {
+        let connection = async move {
             let result = match tls {
                 None => serve(&builder, stream, service, limits, closing).await,
                 Some(acceptor) => {
@@ -171,7 +186,11 @@ pub async fn run<M, S, B>(
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
-        });
+        };
+        match &workers {
+            Some(workers) => workers.spawn(connection),
+            None => drop(tokio::spawn(connection)),
+        }
     }
     drop(listener);
     tracing::info!("shutting down, draining in-flight requests");
