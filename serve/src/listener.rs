@@ -158,7 +158,16 @@ pub async fn run<M, S, B>(
             shed(stream, tls.is_none(), &shedding, limits.connections);
             continue;
         };
-        let stream = Lingering::new(stream, permit);
+        let stream = match &workers {
+            Some(_) => match stream.into_std() {
+                Ok(socket) => Accepted::Moving(socket),
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "accepted connection lost");
+                    continue;
+                }
+            },
+            None => Accepted::Here(stream),
+        };
         let service = Tracked {
             inner: make_service(peer),
             activity: Activity::new(),
@@ -167,6 +176,13 @@ pub async fn run<M, S, B>(
         let tls = tls.clone();
         let closing = closing_rx.clone();
         let connection = async move {
+            let stream = match stream.register() {
+                Ok(stream) => Lingering::new(stream, permit),
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "connection not registered with its worker");
+                    return;
+                }
+            };
             let result = match tls {
                 None => serve(&builder, stream, service, limits, closing).await,
                 Some(acceptor) => {
@@ -201,6 +217,25 @@ pub async fn run<M, S, B>(
         .is_err()
     {
         tracing::warn!("drain deadline passed, closing remaining connections");
+    }
+}
+
+/// An accepted connection on its way to the runtime that serves it.
+enum Accepted {
+    Here(TcpStream),
+    /// Taken off the accepting runtime's reactor: a socket wakes the runtime
+    /// it is registered with, so it is registered again by its worker and
+    /// its readiness wakes that thread alone.
+    Moving(std::net::TcpStream),
+}
+
+impl Accepted {
+    /// The socket, registered with the calling runtime.
+    fn register(self) -> std::io::Result<TcpStream> {
+        match self {
+            Self::Here(stream) => Ok(stream),
+            Self::Moving(socket) => TcpStream::from_std(socket),
+        }
     }
 }
 
