@@ -62,16 +62,6 @@ impl Workers {
         })
     }
 
-    /// How many workers there are.
-    pub fn len(&self) -> usize {
-        self.handles.len()
-    }
-
-    /// Never: [`Workers::start`] starts at least one.
-    pub fn is_empty(&self) -> bool {
-        self.handles.is_empty()
-    }
-
     /// Runs `task` on the next worker in turn.
     pub fn spawn<F>(&self, task: F)
     where
