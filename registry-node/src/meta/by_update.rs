@@ -1,29 +1,30 @@
 //! The tagged repositories in zot's `UPDATE_TIME` order, kept as they change, so a page of `RepoListWithNewestImage` costs its offset plus its length, not a sort of every repository.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeMap;
 
 use flotilla_protocol::search::paging::{NewestFirst, Stamp};
 
 use super::repo::Repo;
+use super::repos::RepoId;
 
 /// Every repository with at least one tag, newest first, ties by name:
 /// the order `repo_order(UpdateTime)` sorts into.
 #[derive(Debug, Default)]
 pub(crate) struct ByUpdate {
-    order: BTreeSet<(NewestFirst, String)>,
-    /// Each indexed repository's key as it was indexed, to find its entry
-    /// once the repository has changed.
-    keys: HashMap<String, NewestFirst>,
+    order: BTreeMap<(NewestFirst, String), RepoId>,
+    /// Each repository's key as it was indexed, by handle, to find its
+    /// entry once the repository has changed.
+    keys: Vec<Option<NewestFirst>>,
 }
 
 impl ByUpdate {
     /// Puts `repo` where it now belongs (or takes it out when it has no tag).
-    pub(crate) fn update(&mut self, repo: &Repo) {
+    pub(crate) fn update(&mut self, id: RepoId, repo: &Repo) {
         let key = (!repo.tags.is_empty()).then(|| NewestFirst(Stamp::of(repo.last_updated)));
-        let old = match key {
-            Some(key) => self.keys.insert(repo.name.clone(), key),
-            None => self.keys.remove(&repo.name),
-        };
+        if self.keys.len() <= id.index() {
+            self.keys.resize(id.index() + 1, None);
+        }
+        let old = std::mem::replace(&mut self.keys[id.index()], key);
         if old == key {
             return;
         }
@@ -31,7 +32,7 @@ impl ByUpdate {
             self.order.remove(&(old, repo.name.clone()));
         }
         if let Some(key) = key {
-            self.order.insert((key, repo.name.clone()));
+            self.order.insert((key, repo.name.clone()), id);
         }
     }
 
@@ -40,8 +41,8 @@ impl ByUpdate {
         self.order.len()
     }
 
-    /// The names in order.
-    pub(crate) fn names(&self) -> impl DoubleEndedIterator<Item = &str> {
-        self.order.iter().map(|(_, name)| name.as_str())
+    /// The repositories in order.
+    pub(crate) fn ids(&self) -> impl DoubleEndedIterator<Item = RepoId> + '_ {
+        self.order.values().copied()
     }
 }

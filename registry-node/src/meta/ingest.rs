@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::db::Batch;
 use super::image::{self, Image, RawManifest};
-use super::repo::{Repo, Signature, Touched};
+use super::repo::{Signature, Touched};
 use super::signature::{self, Tool};
 use super::{time as mtime, Pushed, State};
 
@@ -75,12 +75,10 @@ pub(super) fn apply(
     user: &str,
     now: OffsetDateTime,
 ) -> Touched {
-    let entry = || Repo::new(repo);
     let touched = match ingest {
         Ingest::Image(image) => state
             .repos
-            .entry(repo.to_owned())
-            .or_insert_with(entry)
+            .or_insert(repo)
             .set_reference(reference, image, pushed_at, user, now),
         Ingest::Signature {
             tool,
@@ -90,8 +88,7 @@ pub(super) fn apply(
         } => {
             state
                 .repos
-                .entry(repo.to_owned())
-                .or_insert_with(entry)
+                .or_insert(repo)
                 .add_signature(tool, &signed, signature, by_tag);
             Touched::default()
         }

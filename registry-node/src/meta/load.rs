@@ -1,7 +1,5 @@
 //! The startup rebuild: zot's `ParseStorage`: every repository's `index.json` read in walk order, then reconciled with what the database remembers.
 
-use std::collections::HashSet;
-
 use time::OffsetDateTime;
 
 use super::db::{Batch, Db};
@@ -32,7 +30,8 @@ pub(crate) fn rebuild(store: &Store, db: &Db) -> anyhow::Result<(State, Batch)> 
         }
     }
     let mut batch = Batch::default();
-    for (name, repo) in state.repos.iter_mut() {
+    for repo in state.repos.values_mut() {
+        let name = &repo.name;
         for (digest, stats) in repo.stats.iter_mut() {
             match loaded.stats.get(&(name.clone(), digest.clone())) {
                 Some(kept) => *stats = kept.clone(),
@@ -68,9 +67,8 @@ pub(crate) fn rebuild(store: &Store, db: &Db) -> anyhow::Result<(State, Batch)> 
             batch.tagged_removed.push((repo.clone(), tag.clone()));
         }
     }
-    let repos: HashSet<&String> = state.repos.keys().collect();
     for repo in loaded.stars.keys() {
-        if !repos.contains(repo) {
+        if !state.repos.contains_key(repo) {
             batch.stars_removed.push(repo.clone());
         }
     }

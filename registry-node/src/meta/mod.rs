@@ -27,16 +27,17 @@ pub(crate) mod image;
 mod ingest;
 mod load;
 pub(crate) mod repo;
+mod repos;
 pub(crate) mod signature;
 pub(crate) mod time;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use by_update::ByUpdate;
-use repo::Repo;
+use repos::Repos;
 
 pub(crate) use db::UserData;
 use db::{Batch, Db};
@@ -53,7 +54,7 @@ pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// bolt cursor walks them) and users' preferences.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub repos: BTreeMap<String, Repo>,
+    pub repos: Repos,
     pub users: HashMap<String, UserData>,
     /// The tagged repositories newest first: whoever changes a repository's
     /// tags or times calls [`State::reindex`].
@@ -63,15 +64,15 @@ pub(crate) struct State {
 impl State {
     /// Brings the orders kept beside `repos` up to date with `name`.
     pub(crate) fn reindex(&mut self, name: &str) {
-        if let Some(repo) = self.repos.get(name) {
-            self.by_update.update(repo);
+        if let Some(id) = self.repos.id(name) {
+            self.by_update.update(id, &self.repos[id]);
         }
     }
 
     /// [`State::reindex`] for every repository.
     pub(crate) fn reindex_all(&mut self) {
-        for repo in self.repos.values() {
-            self.by_update.update(repo);
+        for (id, repo) in self.repos.with_ids() {
+            self.by_update.update(id, repo);
         }
     }
 

@@ -87,10 +87,10 @@ fn kept_order_page(ctx: &Ctx<'_>, page: &Page) -> Option<(Value, Value)> {
     let repos: Vec<&Repo> = match page.sort_by {
         Criteria::UpdateTime => state
             .by_update
-            .names()
+            .ids()
             .skip(range.start)
             .take(range.len())
-            .filter_map(|name| state.repos.get(name))
+            .map(|id| &state.repos[id])
             .collect(),
         // Every name ranks 1 against "", so relevance is the name's order.
         Criteria::AlphabeticAsc | Criteria::Relevance => {
