@@ -8,52 +8,84 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::watch;
+use tokio::time::Instant;
 
-/// The count of one connection's requests in flight.
+/// One connection's requests in flight, and when the last of them ended.
+///
+/// Counters, not a channel: a request's start and end are an atomic add
+/// each, where notifying a waiter woke the connection's task twice per
+/// request and set a timer each time. The idle watch looks when its time
+/// is up instead.
 #[derive(Debug, Clone)]
-pub(crate) struct Activity(Arc<watch::Sender<usize>>);
+pub(crate) struct Activity(Arc<Counts>);
+
+#[derive(Debug)]
+struct Counts {
+    in_flight: AtomicUsize,
+    /// When the last request ended (or the connection opened), as
+    /// nanoseconds after `opened`.
+    quiet_since: AtomicU64,
+    opened: Instant,
+}
 
 impl Activity {
     pub(crate) fn new() -> Self {
-        Self(Arc::new(watch::Sender::new(0)))
+        Self(Arc::new(Counts {
+            in_flight: AtomicUsize::new(0),
+            quiet_since: AtomicU64::new(0),
+            opened: Instant::now(),
+        }))
     }
 
     fn begin(&self) -> InFlight {
-        self.0.send_modify(|n| *n += 1);
+        self.0.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(self.0.clone())
     }
 
     /// Resolves once the connection has had no request in flight for `idle`.
     pub(crate) async fn idle_for(&self, idle: Duration) {
-        let mut rx = self.0.subscribe();
+        let counts = &self.0;
         loop {
-            let busy = *rx.borrow_and_update() > 0;
-            let changed = rx.changed();
-            if busy {
-                if changed.await.is_err() {
-                    return std::future::pending().await;
+            // The count first: a request's end is written before its count
+            // drops, so a count of none comes with its end time.
+            let busy = counts.in_flight.load(Ordering::Acquire) > 0;
+            let quiet = counts.quiet_since.load(Ordering::Acquire);
+            let wake = if busy {
+                Instant::now() + idle
+            } else {
+                let until = counts.opened + Duration::from_nanos(quiet) + idle;
+                let still_quiet = || {
+                    counts.in_flight.load(Ordering::Acquire) == 0
+                        && counts.quiet_since.load(Ordering::Acquire) == quiet
+                };
+                if Instant::now() >= until && still_quiet() {
+                    return;
                 }
-            } else if tokio::time::timeout(idle, changed).await.is_err() {
-                return;
-            }
+                until
+            };
+            tokio::time::sleep_until(wake).await;
         }
     }
 }
 
 /// One request in flight; dropping it ends the request.
 #[derive(Debug)]
-struct InFlight(Arc<watch::Sender<usize>>);
+struct InFlight(Arc<Counts>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.send_modify(|n| *n = n.saturating_sub(1));
+        let since = self.0.opened.elapsed().as_nanos();
+        self.0
+            .quiet_since
+            .store(u64::try_from(since).unwrap_or(u64::MAX), Ordering::Release);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -134,5 +166,21 @@ mod tests {
         drop(request);
         idle.await.unwrap();
         assert_eq!(started.elapsed(), Duration::from_secs(40));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_came_and_went_during_the_wait_restarts_it() {
+        let activity = Activity::new();
+        let started = tokio::time::Instant::now();
+        let idle = tokio::spawn({
+            let activity = activity.clone();
+            async move { activity.idle_for(Duration::from_secs(10)).await }
+        });
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        drop(activity.begin());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        drop(activity.begin());
+        idle.await.unwrap();
+        assert_eq!(started.elapsed(), Duration::from_secs(17));
     }
 }
