@@ -100,7 +100,7 @@ impl Sessions {
         match self {
             Self::Off => Err(GatewayError::SessionsOff),
             Self::Sealed(keys) => Ok(keys.seal(claims)),
-            Self::Shared(store) => store.issue(claims, LIFETIME).await,
+            Self::Shared(store) => Box::pin(store.issue(claims, LIFETIME)).await,
         }
     }
 
@@ -109,7 +109,9 @@ impl Sessions {
         let claims = match self {
             Self::Off => None,
             Self::Sealed(keys) => keys.open(cookie),
-            Self::Shared(store) => store.open(cookie).await?,
+            // Boxed: a round trip to the store is a future of kilobytes,
+            // which every request's future would otherwise carry and move.
+            Self::Shared(store) => Box::pin(store.open(cookie)).await?,
         };
         Ok(claims.filter(|c| c.expires > now))
     }
@@ -229,7 +231,7 @@ pub(crate) async fn logout(gw: &Gateway, parts: &Parts) -> Result<Response<Body>
             if let (Sessions::Shared(store), Some(session)) =
                 (&gw.sessions, cookie::find(&parts.headers, cookie::SESSION))
             {
-                store.end(session).await?;
+                Box::pin(store.end(session)).await?;
             }
             let mut resp = response::text(StatusCode::OK, "application/json", "{}".into());
             cookie::logged_out().apply(&mut resp);
