@@ -9,10 +9,11 @@ use std::ops::Index;
 
 use super::repo::Repo;
 
-/// Which repository, for as long as the node runs: the metadata keeps a
-/// repository once recorded (zot's `RepoMeta` outlives its last tag), so a
-/// handle never dangles and is never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Which repository, for as long as the node runs: a repository's metadata,
+/// once recorded, stays (without tags it is left out of every order) until
+/// the next start rebuilds the table, so a handle never dangles and is
+/// never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RepoId(usize);
 
 impl RepoId {
@@ -86,6 +87,7 @@ impl Index<RepoId> for Repos {
     }
 }
 
+#[cfg(test)]
 impl Index<&str> for Repos {
     type Output = Repo;
 
