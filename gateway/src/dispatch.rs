@@ -53,9 +53,10 @@ pub(crate) async fn handle(
 
 /// One strategy per route. Returns the answer and the member label for metrics.
 ///
-/// Routes other than a repository's own are boxed: an `async fn` is as big
+/// The rare routes with large futures (search, catalog, mount, logout, a
+/// repository in its migration window) are boxed: an `async fn` is as big
 /// as its largest branch, and this one's future is moved and copied with
-/// every request, pulls included, which the rare routes' kilobytes slowed.
+/// every request, pulls included, which those kilobytes slowed.
 async fn execute(
     gw: &Gateway,
     route: Route,
